@@ -1,0 +1,108 @@
+"""python -m idp: load the configuration and the signing key, then serve with waitress."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import hashlib
+import logging
+import signal
+import sys
+
+import waitress
+
+from . import make_app
+from .config import ConfigError, check_issuer, default_config, load_config
+from .keys import KeyFileError
+
+# Deliberate limits: a token request is a few hundred bytes (waitress defaults to 1 GiB bodies).
+SERVER_LIMITS = {
+    "max_request_header_size": 16 * 1024,  # larger headers: 431
+    "max_request_body_size": 64 * 1024,    # larger bodies: 413 before the app sees them
+    "channel_timeout": 30,                 # idle connections are closed after 30 s
+    "connection_limit": 200,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m idp",
+        description="OAuth 2.0 authorization server for the client credentials grant.",
+    )
+    parser.add_argument("--host", default="localhost", help="interface to listen on (localhost)")
+    parser.add_argument("--port", type=int, default=5000, help="port to listen on (5000; 0 picks one)")
+    parser.add_argument("--issuer", help="issuer URL (default http://localhost:<port>)")
+    parser.add_argument("--config", metavar="FILE", help="clients and resources, .json or .toml "
+                        "(default: the quickstart's client 'client' and scope 'api1')")
+    parser.add_argument("--key-dir", default="keys", metavar="DIR",
+                        help="where the signing key is created and kept (./keys)")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads (8)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
+                        help="INFO logs one line per request (INFO)")
+    parser.add_argument("--hash-secret", action="store_true",
+                        help="read a client secret from the terminal or stdin, print the sha256 "
+                        "value for a configuration file, and exit")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port} is not a port number")
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.hash_secret:
+        return hash_secret()
+    try:
+        server = waitress.create_server(_unready, host=args.host, port=args.port,
+                                        threads=args.threads, ident="idp", **SERVER_LIMITS)
+    except OSError as exc:
+        print(f"idp: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    issuer = args.issuer or f"http://localhost:{server.effective_port}"
+    try:
+        check_issuer(issuer)
+        config = load_config(args.config, issuer) if args.config else default_config(issuer)
+        server.application = make_app(config, key_dir=args.key_dir)
+    except (ConfigError, KeyFileError, ValueError) as exc:
+        server.close()
+        print(f"idp: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"idp: listening on http://{args.host}:{server.effective_port} with issuer {issuer} "
+          f"(signing key {server.application.keyring.signing.kid})", file=sys.stderr, flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    print("idp: stopped", file=sys.stderr)
+    return 0
+
+
+def hash_secret() -> int:
+    secret = getpass.getpass("client secret: ") if sys.stdin.isatty() else sys.stdin.readline()
+    secret = secret.rstrip("\r\n")
+    if not secret:
+        print("idp: the secret is empty", file=sys.stderr)
+        return 2
+    print(base64.b64encode(hashlib.sha256(secret.encode()).digest()).decode())
+    return 0
+
+
+def _unready(environ, start_response):  # replaced before the server accepts connections
+    start_response("503 Service Unavailable", [("Content-Length", "0")])
+    return [b""]
+
+
+def _stop(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Errors as small classes whose attributes are the wire values, rendered in one place.
+
+RFC 6749 §5.2 defines the token endpoint's error codes and body; the HTTP-level errors
+(404, 405, 413, 429, 500) use the same JSON shape so that every answer is one kind of object.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from http import HTTPStatus
+
+Headers = list[tuple[str, str]]
+
+# RFC 6749 §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )
+_DESCRIPTION = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
+
+NO_STORE: Headers = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+
+
+class HTTPError(Exception):
+    """An answer other than success: status, error code, a one-sentence description."""
+
+    status = 500
+    error = "server_error"
+
+    def __init__(self, description: str, headers: Headers | None = None) -> None:
+        if not _DESCRIPTION.fullmatch(description):
+            raise ValueError(f"error_description has characters RFC 6749 §5.2 forbids: {description!r}")
+        super().__init__(description)
+        self.description = description
+        self.headers = headers or []
+
+
+class NotFound(HTTPError):
+    status = 404
+    error = "not_found"
+
+
+class MethodNotAllowed(HTTPError):
+    """RFC 9110 §15.5.6: 405 carries Allow."""
+
+    status = 405
+    error = "method_not_allowed"
+
+    def __init__(self, allowed: list[str]) -> None:
+        super().__init__(f"use {' or '.join(allowed)}", [("Allow", ", ".join(allowed))])
+
+
+class PayloadTooLarge(HTTPError):
+    status = 413
+    error = "invalid_request"
+
+
+class TooManyRequests(HTTPError):
+    """RFC 6585 §4: 429 with Retry-After; the error code stays RFC 6749's invalid_client."""
+
+    status = 429
+    error = "invalid_client"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "too many failed client authentication attempts; retry later",
+            [("Retry-After", str(retry_after))],
+        )
+
+
+class ServerError(HTTPError):
+    status = 500
+    error = "server_error"
+
+
+class OAuthError(HTTPError):
+    """RFC 6749 §5.2: error response of the token endpoint."""
+
+    status = 400
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2: 401, with a challenge for the scheme we support.
+
+    RFC 9110 §15.5.2 makes WWW-Authenticate mandatory on every 401, so the Basic challenge is
+    sent also when the client tried client_secret_post; it tells the client what we accept.
+    """
+
+    status = 401
+    error = "invalid_client"
+
+    def __init__(self, description: str, realm: str) -> None:
+        super().__init__(description, [("WWW-Authenticate", f'Basic realm="{realm}", charset="UTF-8"')])
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+def render(exc: HTTPError) -> tuple[int, Headers, bytes]:
+    """The one place an error becomes status, headers and JSON body."""
+    body = json.dumps({"error": exc.error, "error_description": exc.description}).encode()
+    return exc.status, [("Content-Type", "application/json"), *NO_STORE, *exc.headers], body
+
+
+def status_line(code: int) -> str:
+    return f"{code} {HTTPStatus(code).phrase}"

@@ -1,0 +1,124 @@
+"""A request parsed strictly from the WSGI environ, and response helpers.
+
+Parsed parameters live in ``Request.form`` only; what has been authenticated lives elsewhere,
+under other names, so that a request parameter can never pose as server state.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .errors import NO_STORE, Headers, InvalidRequest, PayloadTooLarge
+
+Response = tuple[int, Headers, bytes]
+
+MAX_BODY = 16 * 1024        # a token request is a few hundred bytes
+MAX_FIELDS = 32             # RFC 6749 §4.4.2 needs three; room for extensions
+MAX_FIELD_LENGTH = 1024     # any single parameter value
+
+
+@dataclass
+class Request:
+    environ: dict[str, Any]
+    method: str
+    path: str
+    query: str
+    remote_addr: str
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, Any]) -> Request:
+        path = environ.get("PATH_INFO", "")
+        # WSGI (PEP 3333) hands PATH_INFO over as latin-1-decoded bytes.
+        path = path.encode("latin-1", "replace").decode("utf-8", "replace")
+        return cls(
+            environ=environ,
+            method=environ["REQUEST_METHOD"].upper(),
+            path=environ.get("SCRIPT_NAME", "") + path,
+            query=environ.get("QUERY_STRING", ""),
+            remote_addr=environ.get("REMOTE_ADDR", ""),
+        )
+
+    def header(self, name: str) -> str | None:
+        """A request header by name (WSGI folds repeated headers into one comma-joined value)."""
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            return self.environ.get(key)
+        return self.environ.get("HTTP_" + key)
+
+    def query_names(self) -> set[str]:
+        try:
+            return {k for k, _ in parse_qsl(self.query, keep_blank_values=True,
+                                            max_num_fields=MAX_FIELDS)}
+        except ValueError:
+            raise InvalidRequest("the query string has too many parameters") from None
+
+    def read_form(self) -> dict[str, str]:
+        """RFC 6749 §3.2 and App. B: a urlencoded UTF-8 body, each parameter at most once.
+
+        RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+        """
+        media_type, _, params = (self.header("Content-Type") or "").partition(";")
+        if media_type.strip().lower() != "application/x-www-form-urlencoded":
+            raise InvalidRequest("the body must be application/x-www-form-urlencoded")
+        charset = _media_param(params, "charset")
+        if charset is not None and charset.lower() != "utf-8":
+            raise InvalidRequest("the body must be encoded in UTF-8")
+        body = self._read_body()
+        try:
+            text = body.decode("utf-8")
+            pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS,
+                              encoding="utf-8", errors="strict")
+        except UnicodeDecodeError:
+            raise InvalidRequest("the body is not valid UTF-8") from None
+        except ValueError:
+            raise InvalidRequest(f"the body has more than {MAX_FIELDS} parameters") from None
+        form: dict[str, str] = {}
+        for name, value in pairs:
+            if name in form:
+                raise InvalidRequest(f"parameter {_printable(name)} is repeated")
+            if len(value) > MAX_FIELD_LENGTH:
+                raise InvalidRequest(f"parameter {_printable(name)} is too long")
+            form[name] = value
+        return {k: v for k, v in form.items() if v != ""}
+
+    def _read_body(self) -> bytes:
+        length_header = self.environ.get("CONTENT_LENGTH") or ""
+        if length_header:
+            if not length_header.isdigit():
+                raise InvalidRequest("Content-Length is not a number")
+            length = int(length_header)
+            if length > MAX_BODY:
+                raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
+        else:
+            length = MAX_BODY + 1
+        body = self.environ["wsgi.input"].read(min(length, MAX_BODY + 1))
+        if len(body) > MAX_BODY:
+            raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
+        return body
+
+
+def _media_param(params: str, wanted: str) -> str | None:
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == wanted:
+            return value.strip().strip('"')
+    return None
+
+
+def _printable(text: str, limit: int = 40) -> str:
+    """A parameter name fit for an error_description (RFC 6749 §5.2 character set)."""
+    safe = "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in text)
+    return f"'{safe[:limit]}'"
+
+
+def json_response(status: int, document: Any, headers: Headers = ()) -> Response:
+    body = json.dumps(document).encode()
+    return status, [("Content-Type", "application/json"), *headers], body
+
+
+def no_store_json(status: int, document: Any) -> Response:
+    """RFC 6749 §5.1: responses carrying tokens are not to be cached."""
+    return json_response(status, document, NO_STORE)
