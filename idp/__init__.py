@@ -8,7 +8,7 @@ from .app import IdentityProvider
 from .config import Config, default_config, validate
 from .keys import KeyRing
 
-__all__ = ["make_app", "IdentityProvider"]
+__all__ = ["IdentityProvider", "make_app"]
 
 
 def make_app(config: Config | None = None, *, key_dir: str | os.PathLike | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import webtest
@@ -21,7 +22,7 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
 
 def two_api_config(**overrides) -> Config:
     """Two APIs, and a client without the client_credentials grant."""
-    values = dict(
+    config = Config(
         issuer=ISSUER,
         api_scopes=(ApiScope("api1"), ApiScope("api1.read"), ApiScope("api2")),
         api_resources=(
@@ -39,8 +40,7 @@ def two_api_config(**overrides) -> Config:
                    access_token_lifetime=60),
         ),
     )
-    values.update(overrides)
-    return Config(**values)
+    return dataclasses.replace(config, **overrides)
 
 
 def make_testapp(config: Config | None = None, **options) -> webtest.TestApp:
