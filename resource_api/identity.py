@@ -1,0 +1,44 @@
+"""GET /identity: the caller's claims, shaped like the IdentityServer4 quickstart API's answer.
+
+The body is `[{"type": ..., "value": ...}, ...]` in the token's claim order. As in .NET's
+ClaimsPrincipal, every value is a string (numbers as their decimal text, other non-strings
+as compact JSON), and an array claim gives one entry per element. Routing is a literal
+table: one path, GET and HEAD (RFC 9110 §9.3.2); other paths 404, other methods 405.
+"""
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+ALLOW = "GET, HEAD"
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def claim_list(claims: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One {"type", "value"} entry per claim value."""
+    entries = []
+    for name, value in claims.items():
+        for item in value if isinstance(value, list) else [value]:
+            entries.append({"type": name, "value": _text(item)})
+    return entries
+
+
+def identity_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """RFC 9110 §15.5.5 / §15.5.6: GET /identity, else 404 or 405 with Allow."""
+    method = environ["REQUEST_METHOD"]
+    if environ.get("PATH_INFO") != "/identity":
+        status, extra = "404 Not Found", []
+        body: Any = {"error": "not_found", "error_description": "the only resource is /identity"}
+    elif method not in ("GET", "HEAD"):
+        status, extra = "405 Method Not Allowed", [("Allow", ALLOW)]
+        body = {"error": "method_not_allowed", "error_description": f"use {ALLOW}"}
+    else:
+        status, extra = "200 OK", []
+        body = claim_list(environ.get("oauth.claims", {}))
+    data = json.dumps(body).encode("ascii")
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]
+    start_response(status, headers)
+    return [b"" if method == "HEAD" else data]
