@@ -57,6 +57,15 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.hash_secret:
         return hash_secret()
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        return serve(args)
+    except KeyboardInterrupt:
+        print("idp: stopped", file=sys.stderr)
+        return 0
+
+
+def serve(args: argparse.Namespace) -> int:
     try:
         server = waitress.create_server(_unready, host=args.host, port=args.port,
                                         threads=args.threads, ident="idp", **SERVER_LIMITS)
@@ -72,13 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         server.close()
         print(f"idp: {exc}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _stop)
     print(f"idp: listening on http://{args.host}:{server.effective_port} with issuer {issuer} "
           f"(signing key {server.application.keyring.signing.kid})", file=sys.stderr, flush=True)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        server.run()  # returns on SIGINT/SIGTERM: waitress catches the KeyboardInterrupt
     finally:
         server.close()
     print("idp: stopped", file=sys.stderr)

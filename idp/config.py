@@ -127,6 +127,8 @@ def is_loopback_host(host: str | None) -> bool:
 
 def check_issuer(issuer: str) -> str:
     """RFC 8414 §2: an https URL with no query or fragment (http only for loopback hosts)."""
+    if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", issuer):
+        raise ValueError(f"issuer {issuer!r} has spaces, quotes or non-ASCII characters")
     parts = urlsplit(issuer)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"issuer {issuer!r} is not an absolute http(s) URL")
