@@ -556,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     # One line for every failure is the promise, even for a failure nobody foresaw.
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return _fail(f"unexpected {type(error).__name__}: {_clean(str(error))}", 1)
     return 0
 
