@@ -5,8 +5,6 @@ OpenID Connect Discovery 1.0 §4 and RFC 8414 §3 (metadata), RFC 6749 §2.3.1, 
 quickstart's client: `python3 client.py --help`.
 """
 
-from __future__ import annotations
-
 import argparse
 import base64
 import contextlib
@@ -115,6 +113,10 @@ class TokenFormatError(ClientError, ValueError):
     """The token is not a JWS compact serialization (RFC 7515 §7.1) with JSON objects."""
 
 
+_VSCHAR = re.compile(r"[\x20-\x7e]+")  # RFC 6749 Appendix A.12, access-token = 1*VSCHAR
+_URL_CHARS = re.compile(r"[!-~]+")  # visible ASCII: no spaces or control characters
+
+
 def _clean(text: str, limit: int = 300) -> str:
     """Server text goes to a terminal: escape control characters, keep it to one short line."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
@@ -133,7 +135,8 @@ def check_url(url: str, what: str) -> str:
     (RFC 6749 §3.2 and RFC 6750 §5.3 require TLS). Returns the URL."""
     parts = urlsplit(url)
     try:
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        valid = (parts.scheme in ("http", "https") and bool(parts.hostname)
+                 and parts.port != 0 and bool(_URL_CHARS.fullmatch(url)))
     except ValueError:  # a port that is not a number below 65536
         valid = False
     if not valid:
@@ -157,8 +160,10 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-# Stateless handlers, so one opener serves every thread.
+# Stateless handlers, so the openers serve every thread. No proxy can reach this machine's
+# loopback interface, so loopback requests go direct whatever the environment says.
 _OPENER = urllib.request.build_opener(_RefuseRedirects)
+_DIRECT = urllib.request.build_opener(_RefuseRedirects, urllib.request.ProxyHandler({}))
 
 
 def _describe(reason: object) -> str:
@@ -182,7 +187,8 @@ def _send(method: str, url: str, headers: dict[str, str], timeout: float,
     deadline = time.monotonic() + timeout
     try:
         try:
-            answer = _OPENER.open(request, timeout=timeout)
+            direct = _is_loopback(urlsplit(url).hostname or "")
+            answer = (_DIRECT if direct else _OPENER).open(request, timeout=timeout)
         except urllib.error.HTTPError as error:  # a non-2xx answer is still an answer
             answer = error
         with answer:
@@ -231,6 +237,8 @@ def _check_endpoint(document: dict[str, Any], member: str, authority: str) -> No
     try:
         origins = [(p.scheme, p.hostname, p.port or {"http": 80, "https": 443}.get(p.scheme))
                    for p in (home, there)]
+        if not _URL_CHARS.fullmatch(value):
+            raise ValueError
     except ValueError:
         raise DiscoveryError(authority, f"{member} {value!r} is malformed") from None
     if origins[0] != origins[1] or there.fragment:
@@ -249,7 +257,7 @@ def discover(authority: str, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, A
     parts = urlsplit(check_url(authority, "authority"))
     if parts.query or parts.fragment or "@" in parts.netloc:
         raise InvalidURL(f"authority {authority!r} must not have credentials, query or fragment")
-    url = authority.rstrip("/") + "/.well-known/openid-configuration"
+    url = authority.removesuffix("/") + "/.well-known/openid-configuration"
     response = _send("GET", url, {"Accept": "application/json"}, timeout)
     if response.status != 200:
         raise InvalidResponse(url, response.status, "expected HTTP 200")
@@ -271,7 +279,6 @@ def client_secret_basic(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(pair.encode("ascii")).decode("ascii")
 
 
-_VSCHAR = re.compile(r"[\x20-\x7e]+")  # RFC 6749 Appendix A.12, access-token = 1*VSCHAR
 
 
 def _check_token_response(token: dict[str, Any], response: _Response, url: str) -> None:

@@ -68,7 +68,8 @@ def test_check_url_requires_https_for_other_hosts(url):
 
 
 @pytest.mark.parametrize("url", ["ftp://localhost", "localhost:5000", "http://", "http://h:0",
-                                 "http://localhost:99999", "http://localhost:x"])
+                                 "http://localhost:99999", "http://localhost:x",
+                                 "http://localhost/a b", "http://localhost/\x1b[2J"])
 def test_check_url_refuses_what_is_not_an_http_url(url):
     with pytest.raises(client.InvalidURL) as caught:
         client.check_url(url, "API URL")
@@ -142,10 +143,12 @@ def test_discover_accepts_endpoints_under_the_authority_path(stub):
     assert client.discover(authority + "/")["token_endpoint"] == authority + "/connect/token"
 
 
-def test_discover_refuses_a_malformed_endpoint_port(stub):
-    message = discovery_error(stub, discovery(stub.url) | {"jwks_uri": "http://127.0.0.1:x/k"})
-    assert message == (f"invalid discovery document for {stub.url}: jwks_uri "
-                       "'http://127.0.0.1:x/k' is malformed")
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:x/k", "{url}/jwks\n", "{url}/a b"])
+def test_discover_refuses_a_malformed_endpoint(stub, endpoint):
+    endpoint = endpoint.format(url=stub.url)
+    message = discovery_error(stub, discovery(stub.url) | {"jwks_uri": endpoint})
+    assert message == (f"invalid discovery document for {stub.url}: jwks_uri {endpoint!r} is "
+                       "malformed")
 
 
 def test_discover_refuses_http_for_a_non_loopback_authority_before_connecting():

@@ -125,6 +125,11 @@ def test_client_secret_post_is_available(idp, api):
     assert b"client_secret=secret" in idp.seen[1].body
 
 
+def test_loopback_requests_bypass_a_configured_proxy(idp, api, refused_url):
+    proxies = {"http_proxy": refused_url, "HTTP_PROXY": refused_url, "https_proxy": refused_url}
+    assert flow(idp, api, env=ENV | proxies).returncode == 0
+
+
 def test_verbose_logs_one_line_per_request(idp, api):
     result = flow(idp, api, "-v")
     assert result.stderr.splitlines() == [
