@@ -75,7 +75,8 @@ def default_fetch(url: str, timeout: float) -> bytes:
         if response.status != 200:
             raise OSError(f"{url} answered {response.status}")
         body = b""
-        while chunk := response.read(65536):
+        # read1 returns what one recv brings, so a server dripping bytes meets the deadline.
+        while chunk := response.read1(65536):
             body += chunk
             if len(body) > MAX_DOCUMENT_BYTES:
                 raise OSError(f"{url} sent more than {MAX_DOCUMENT_BYTES} bytes")
