@@ -40,9 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--leeway", type=float, default=60.0, help="seconds of clock skew accepted (%(default)s)"
     )
-    parser.add_argument(
-        "--threads", type=int, default=4, help="waitress worker threads (%(default)s)"
-    )
+    parser.add_argument("--threads", type=int, default=4, help="waitress worker threads (%(default)s)")
     return parser
 
 
@@ -65,9 +63,7 @@ class AccessLog:
             return self.app(environ, recording)
         finally:
             # Percent-encode the path again so a log line cannot be forged with control bytes.
-            path = quote(
-                environ.get("PATH_INFO", ""), safe="/;:@&=+$,-_.!~*'()", encoding="latin-1"
-            )
+            path = quote(environ.get("PATH_INFO", ""), safe="/;:@&=+$,-_.!~*'()", encoding="latin-1")
             elapsed = (time.perf_counter() - started) * 1000
             log.info(
                 "%s %s %s %.1fms",
@@ -81,9 +77,7 @@ class AccessLog:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     try:
         if not 0 <= args.port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535, not {args.port}")

@@ -69,9 +69,7 @@ class BearerAuth:
         if not audience:
             raise ValueError("the audience must not be empty")
         if isinstance(authority, str):
-            authority = Authority(
-                authority, algorithms=algorithms, fetch=fetch, **authority_options
-            )
+            authority = Authority(authority, algorithms=algorithms, fetch=fetch, **authority_options)
         elif fetch is not None or authority_options:
             raise ValueError("pass fetch and authority options to the Authority, not here")
         self.app = app
@@ -89,9 +87,7 @@ class BearerAuth:
         )
         self.retry_after = str(math.ceil(authority.retry_interval))
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             token = bearer_token(environ)
             claims = self.validator.validate(token)
@@ -152,9 +148,7 @@ def bearer_token(environ: dict[str, Any]) -> str:
 
 def _token_in_query(query: str) -> bool:
     """RFC 6750 §2.3 names the parameter `access_token`; we refuse that method."""
-    return bool(query) and any(
-        name == "access_token" for name, _ in parse_qsl(query, keep_blank_values=True)
-    )
+    return bool(query) and any(name == "access_token" for name, _ in parse_qsl(query, keep_blank_values=True))
 
 
 def _json(

@@ -74,9 +74,7 @@ def _string(claim: str) -> Callable[[Any, Expectation], str | None]:
 
 def _scope(value: Any, want: Expectation) -> str | None:
     # RFC 9068 §2.2.3 says a string; IdentityServer4 can emit an array, which we also read.
-    if isinstance(value, str) or (
-        isinstance(value, list) and all(isinstance(item, str) for item in value)
-    ):
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(item, str) for item in value)):
         return None
     return "the scope claim must be a string or an array of strings"
 
@@ -90,12 +88,8 @@ class Rule:
 
 
 RULES = (
-    Rule(
-        "iss", True, "exact string match with the discovered issuer (RFC 9068 §4 step 3)", _issuer
-    ),
-    Rule(
-        "aud", True, "string, or array of strings, containing our audience (§4 step 4)", _audience
-    ),
+    Rule("iss", True, "exact string match with the discovered issuer (RFC 9068 §4 step 3)", _issuer),
+    Rule("aud", True, "string, or array of strings, containing our audience (§4 step 4)", _audience),
     Rule("exp", True, "number; now < exp + leeway (§4 step 6, RFC 7519 §4.1.4)", _expires),
     Rule("nbf", False, "number; nbf <= now + leeway (RFC 7519 §4.1.5)", _not_before),
     Rule("iat", False, "number; not later than now + leeway (RFC 7519 §4.1.6)", _issued_at),
