@@ -5,6 +5,7 @@ import base64
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -216,6 +217,18 @@ def test_a_server_that_does_not_answer_times_out(stub):
     finally:
         release.set()
     assert str(caught.value) == f"cannot reach {stub.url}{WELL_KNOWN} (no answer within 0.2 s)"
+
+
+def test_a_server_that_answers_slowly_times_out_even_while_bytes_arrive(stub):
+    def drip() -> Iterator[bytes]:
+        for _ in range(40):  # each piece exceeds waitress's send buffer, so it goes out at once
+            time.sleep(0.05)
+            yield b" " * 20_000
+    stub.routes[WELL_KNOWN] = lambda seen: ("200 OK", [], drip())
+    started = time.monotonic()
+    with pytest.raises(client.RequestTimeout):
+        client.discover(stub.url, timeout=0.5)
+    assert time.monotonic() - started < 1.5
 
 
 def test_client_secret_basic_form_url_encodes_id_and_secret():

@@ -6,14 +6,15 @@ import base64
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
 from webtest.http import StopableWSGIServer
 
-Response = tuple[str, list[tuple[str, str]], bytes]
+# status, headers, and a body (bytes, or an iterable of bytes that the server streams)
+Response = tuple[str, list[tuple[str, str]], bytes | Iterable[bytes]]
 
 
 @dataclass
@@ -41,7 +42,8 @@ class Stub:
         self.seen.clear()
         return self
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
         headers = {key[5:].replace("_", "-").title(): value
                    for key, value in environ.items() if key.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
@@ -52,7 +54,7 @@ class Stub:
         route = self.routes.get(request.path, json_response({"error": "not_found"}, "404 Not Found"))
         status, response_headers, response_body = route(request) if callable(route) else route
         start_response(status, response_headers)
-        return [response_body]
+        return [response_body] if isinstance(response_body, bytes) else response_body
 
 
 def json_response(value: Any, status: str = "200 OK",
