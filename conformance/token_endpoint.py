@@ -63,10 +63,11 @@ def no_store(ctx: Context) -> Verdict:
     ctx.issued()
     findings = []
     if "no-store" not in cache_directives(resp):
-        findings.append(failed(f"Cache-Control {resp.header('Cache-Control')!r}"))
+        findings.append(failed(f"Cache-Control: {resp.header('Cache-Control') or '(absent)'}"))
     if not any("no-cache" in v.lower() for v in resp.header_all("Pragma")):
         # RFC 6749 asks for it; RFC 9111 §5.4 has since deprecated Pragma, hence a warning.
-        findings.append(warned(f"Pragma {resp.header('Pragma')!r}, RFC 6749 asks for no-cache"))
+        findings.append(warned(f"Pragma: {resp.header('Pragma') or '(absent)'} "
+                               "(RFC 6749 asks for no-cache)"))
     return worst(findings)
 
 
