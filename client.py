@@ -83,7 +83,9 @@ class TokenError(ClientError):
     def __init__(self, error: str, error_description: str | None, status: int,
                  retry_after: str | None = None) -> None:
         detail = f": {_clean(error_description)}" if error_description else ""
-        wait = f"; retry after {_clean(retry_after)} s" if retry_after else ""
+        # RFC 9110 §10.2.3: Retry-After is a number of seconds or an HTTP date.
+        unit = " s" if (retry_after or "").isdigit() else ""
+        wait = f"; retry after {_clean(retry_after)}{unit}" if retry_after else ""
         super().__init__(f"token request refused: {_clean(error)} (HTTP {status}){detail}{wait}")
         self.error, self.error_description, self.status = error, error_description, status
         self.retry_after = retry_after
@@ -361,6 +363,7 @@ class TokenClient:
             return dict(self._token)
 
     def access_token(self) -> str:
+        """The access token of token(), for an RFC 6750 §2.1 Authorization header."""
         return self.token()["access_token"]
 
     def invalidate(self) -> None:

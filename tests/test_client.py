@@ -274,12 +274,15 @@ def test_an_rfc6749_error_response_becomes_a_token_error(idp):
     assert str(error) == "token request refused: invalid_client (HTTP 401): client authentication failed"
 
 
-def test_a_throttled_token_request_says_when_to_retry(stub):
+@pytest.mark.parametrize(("retry_after", "when"), [
+    ("30", "30 s"), ("Wed, 21 Oct 2026 07:28:00 GMT", "Wed, 21 Oct 2026 07:28:00 GMT")])
+def test_a_throttled_token_request_says_when_to_retry(stub, retry_after, when):
     stub.routes["/connect/token"] = json_response({"error": "invalid_client"}, "429 Too Many Requests",
-                                                  (("Retry-After", "30"),))
+                                                  (("Retry-After", retry_after),))
     with pytest.raises(client.TokenError) as caught:
         client.request_token(stub.url + "/connect/token", "client", "secret")
-    assert str(caught.value) == "token request refused: invalid_client (HTTP 429); retry after 30 s"
+    assert caught.value.retry_after == retry_after
+    assert str(caught.value) == f"token request refused: invalid_client (HTTP 429); retry after {when}"
 
 
 def test_control_characters_in_an_error_description_are_escaped(stub):
