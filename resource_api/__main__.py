@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -81,8 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not 0 <= args.port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535, not {args.port}")
-        if args.leeway < 0 or args.threads < 1:
-            raise ValueError("--leeway must not be negative and --threads must be at least 1")
+        if args.leeway < 0:
+            raise ValueError(f"--leeway must not be negative, not {args.leeway:g}")
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, not {args.threads}")
         check_scope(args.scope)
         app = make_app(args.authority, args.audience, args.scope, leeway=args.leeway)
     except ValueError as exc:
@@ -102,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.print_listen("resource_api: serving http://{}:{}/identity")
     log.info("trusting tokens from %s for audience %s", args.authority, args.audience)
     app.authority.prefetch()  # so the first request finds the keys already cached
-    server.run()  # returns on Ctrl-C (waitress catches KeyboardInterrupt and shuts down)
+    # waitress shuts down on KeyboardInterrupt (Ctrl-C) and SystemExit: make `kill` the latter.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    server.run()
     return 0
 
 

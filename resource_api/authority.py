@@ -190,7 +190,7 @@ class Authority:
             log.warning("keeping the previous keys: could not refresh from %s: %s", self.url, exc)
         else:
             if self._snapshot is None or snapshot.generation is not self._snapshot.generation:
-                log.info("loaded %d signing keys from %s", len(snapshot.keys), self.url)
+                log.info("loaded signing keys %s from %s", sorted(snapshot.keys), self.url)
             self._snapshot = snapshot
         finally:
             with self._lock:
