@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.test_client_stubs import Stub, discovery, json_response, quickstart_idp, serve
+from tests.client_stubs import Stub, discovery, json_response, quickstart_idp, serve
 
 import client
 

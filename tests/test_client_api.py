@@ -4,7 +4,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from tests.test_client_stubs import HEADER, Stub, b64url, json_response, make_jwt, serve
+from tests.client_stubs import HEADER, Stub, b64url, json_response, make_jwt, serve
 
 import client
 

@@ -5,7 +5,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tests.test_client_stubs import Seen, Stub, json_response, serve
+from tests.client_stubs import Seen, Stub, json_response, serve
 
 import client
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.test_client_stubs import (
+from tests.client_stubs import (
     HEADER,
     Stub,
     discovery,
