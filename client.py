@@ -565,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(error, 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except BrokenPipeError:  # the reader of our output went away (e.g. `| head`): not our failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     # One line for every failure is the promise, even for a failure nobody foresaw.
     except Exception as error:
         return _fail(f"unexpected {type(error).__name__}: {_clean(str(error))}", 1)
