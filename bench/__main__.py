@@ -1,0 +1,92 @@
+"""python -m bench: measure the idp and the API against a waitress hello-world (issue 5).
+
+Prints a markdown report on stdout (progress on stderr); ``--json FILE`` also writes the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from . import loadgen
+from .report import as_json, markdown
+from .runner import Settings, run_bench
+from .targets import TARGETS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    keys = [t.key for t in TARGETS]
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--duration", type=float, default=5.0,
+                        help="seconds each target runs per round and connection count (5)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (3)")
+    parser.add_argument("--connections", default="8,32",
+                        help="comma-separated connection counts (8,32)")
+    parser.add_argument("--generator", choices=["auto", "python", "wrk"], default="auto",
+                        help="auto: wrk when it is on PATH, else the Python generator (auto)")
+    parser.add_argument("--targets", default=",".join(keys),
+                        help=f"comma-separated subset of {','.join(keys)}, or 'none' for the "
+                        "baseline alone (all)")
+    parser.add_argument("--full", action="store_true",
+                        help="also measure the idp's memory after 1,000 and after "
+                        "--memory-requests token requests (about a minute more)")
+    parser.add_argument("--memory-requests", type=int, default=100_000,
+                        help="the large count of the memory measurement (100000)")
+    parser.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    args = parser.parse_args(argv)
+    try:
+        args.connections = tuple(int(c) for c in args.connections.split(","))
+    except ValueError:
+        parser.error("--connections must be numbers separated by commas, e.g. 8,32")
+    args.targets = () if args.targets == "none" else tuple(args.targets.split(","))
+    unknown = sorted(set(args.targets) - set(keys))
+    if unknown:
+        parser.error(f"unknown target {unknown[0]!r}; choose from {', '.join(keys)}")
+    if args.duration <= 0 or args.rounds < 1 or min(args.connections) < 1:
+        parser.error("--duration, --rounds and --connections must be positive")
+    if args.generator == "wrk" and not loadgen.wrk_available():
+        parser.error("--generator wrk: wrk is not on PATH")
+    if args.full and args.memory_requests <= 1000:
+        parser.error("--memory-requests must be more than 1000")
+    return args
+
+
+def header() -> dict[str, str]:
+    versions = ", ".join(f"{name} {metadata.version(name)}"
+                         for name in ("waitress", "python-jose", "cryptography"))
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "commit": commit or "unknown",
+        "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
+                   f"Python {platform.python_version()}, {versions}",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = Settings(
+        duration=args.duration, rounds=args.rounds, connections=args.connections,
+        generator=args.generator, targets=args.targets,
+        memory_requests=(1000, args.memory_requests) if args.full else None,
+    )
+    bench = run_bench(settings, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    info = header()
+    print(markdown(bench, info), end="")
+    if args.json:
+        Path(args.json).write_text(json.dumps(as_json(bench, info), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""python -m bench.hello: the baseline, a waitress hello-world served exactly as the idp is served.
+
+Same waitress, same thread count and the same limits as ``python -m idp``, so that the ratio of
+a target to this baseline measures our application code, not a difference in server settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import waitress
+
+from idp.__main__ import SERVER_LIMITS, parse_args
+
+IDP_THREADS = parse_args([]).threads  # the idp's default thread count
+
+BODY = b"Hello, World!"
+HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))]
+
+
+def app(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+    start_response("200 OK", HEADERS)
+    return [BODY]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.hello", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (0)")
+    parser.add_argument("--threads", type=int, default=IDP_THREADS,
+                        help=f"worker threads, as the idp ({IDP_THREADS})")
+    args = parser.parse_args(argv)
+    server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads,
+                                    ident="hello", **SERVER_LIMITS)
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"hello: listening on http://{args.host}:{server.effective_port}", file=sys.stderr,
+          flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Real server subprocesses on free loopback ports, and their resident memory.
+
+Each server is started with ``--port 0`` and its port is read from the line it prints when it
+listens (``listening on http://HOST:PORT`` or ``serving http://HOST:PORT``). Its output goes,
+unbuffered, to a file, not a pipe: a pipe nobody drains would block a chatty server in the
+middle of a measurement.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, so ``-m bench.hello`` imports
+LISTENING = re.compile(r"(?:listening on|serving) http://[^\s:/]+:(\d+)")
+HOST = "127.0.0.1"
+START_TIMEOUT = 60.0  # seconds; the first start of an idp generates an RSA key
+
+
+class ServerError(RuntimeError):
+    """A server did not come up; the message carries the end of its log."""
+
+
+class Server:
+    """One server subprocess; a context manager that stops it on exit."""
+
+    def __init__(self, name: str, args: list[str], workdir: Path) -> None:
+        self.name = name
+        self.log_path = workdir / f"{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, *args], stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, cwd=workdir, env=env)
+        self.port = self._wait_for_port()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def _wait_for_port(self) -> int:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            match = LISTENING.search(self.log_path.read_text(errors="replace"))
+            if match:
+                return int(match.group(1))
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise ServerError(f"{self.name} did not start listening; its log ends:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process in KiB, from /proc/PID/status (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ServerError(f"no VmRSS for process {pid}")
+
+
+def secret_hash(secret: str) -> str:
+    """The configuration file's form of a secret: base64 of its SHA-256 digest."""
+    return base64.b64encode(hashlib.sha256(secret.encode()).digest()).decode()
+
+
+def write_idp_config(path: Path, *, signing_alg: str = "RS256",
+                     clients: dict[str, str] | None = None) -> Path:
+    """The quickstart's configuration (scope and API ``api1``) with the given clients."""
+    clients = clients or {"client": "secret"}
+    path.write_text(json.dumps({
+        "signing_alg": signing_alg,
+        "api_scopes": [{"name": "api1", "display_name": "My API"}],
+        "api_resources": [{"name": "api1", "display_name": "My API", "scopes": ["api1"]}],
+        "clients": [
+            {"client_id": client_id, "secrets": [{"sha256": secret_hash(secret)}],
+             "allowed_scopes": ["api1"]}
+            for client_id, secret in clients.items()
+        ],
+    }, indent=2))
+    return path
+
+
+def start_idp(workdir: Path, name: str = "idp", *, signing_alg: str = "RS256",
+              clients: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> Server:
+    """``python -m idp`` with its own key directory and configuration, access log off."""
+    config = write_idp_config(workdir / f"{name}.json", signing_alg=signing_alg, clients=clients)
+    return Server(name, ["-m", "idp", "--host", HOST, "--port", "0", "--key-dir",
+                         str(workdir / f"{name}-keys"), "--config", str(config),
+                         "--log-level", "WARNING", *extra], workdir)
+
+
+def start_api(workdir: Path, idp_port: int, name: str = "api",
+              extra: tuple[str, ...] = ()) -> Server:
+    """``python -m resource_api`` trusting the idp on ``idp_port`` (its issuer uses localhost).
+
+    Access logging off: with ``--log-level WARNING`` when the API has that option, otherwise
+    through ``bench.quiet``, which sets the level before the API's own main runs.
+    """
+    args = ["--host", HOST, "--port", "0", "--authority", f"http://localhost:{idp_port}",
+            "--audience", "api1", "--scope", "api1", *extra]
+    if supports_option("resource_api", "--log-level"):
+        return Server(name, ["-m", "resource_api", *args, "--log-level", "WARNING"], workdir)
+    return Server(name, ["-m", "bench.quiet", "resource_api", *args], workdir)
+
+
+def start_hello(workdir: Path, name: str = "hello") -> Server:
+    return Server(name, ["-m", "bench.hello", "--host", HOST, "--port", "0"], workdir)
+
+
+def supports_option(module: str, option: str) -> bool:
+    """Whether ``python -m module --help`` mentions ``option`` (features land at different times)."""
+    try:
+        result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                                text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and option in result.stdout
+
+
+def make_workdir(prefix: str = "bench-") -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix=prefix)
