@@ -8,7 +8,10 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from test_resource_helpers import claims as claims_now
 from test_resource_helpers import (
+    api,
+    bearer,
     EC_KEY,
     EC_KID,
     ISSUER,
@@ -19,9 +22,7 @@ from test_resource_helpers import (
     RSA_KEY,
     RSA_KID,
     FakeAuthority,
-    api,
     b64,
-    claims,
     header,
     mint,
     mint_ec,
@@ -43,7 +44,13 @@ UNKNOWN_KID = "the signing key named by the token (kid) is unknown"
 KEY_ALG = "the key named by the token (kid) is not for its algorithm"
 SIGNATURE = "the access token's signature is invalid"
 CLAIMS_JSON = "the token claims are not a valid JSON object"
-NOW = int(time.time())
+NOW = int(time.time())  # the wall clock of every filter in this module (see `protected`)
+
+
+def claims(**changes):
+    """Quickstart claims with every timestamp relative to NOW."""
+    return claims_now(**{"iat": NOW, "nbf": NOW, "exp": NOW + 3600, **changes})
+
 
 PUBLIC = RSA_KEY.public_key()
 HMAC_SECRETS = {
@@ -81,7 +88,7 @@ def nested(depth: int) -> list:
     return value
 
 
-GOOD = mint()
+GOOD = mint(claims())
 
 ALGORITHM_GAMES = {
     **{
@@ -225,9 +232,15 @@ CLAIM_GAMES = {
 }
 
 
+def protected(fetch=None, **options):
+    """The API with its wall clock fixed at NOW: the tokens above were minted at import, and
+    time-sensitive cases must not drift while the rest of the suite runs."""
+    return api(fetch, now=lambda: NOW, **options)
+
+
 def assert_invalid_token(token: str, description: str) -> None:
     authority = FakeAuthority()
-    response = api(authority).get(
+    response = protected(authority).get(
         "/identity", extra_environ={"HTTP_AUTHORIZATION": "Bearer " + token}, status=401
     )
     assert response.headers["WWW-Authenticate"] == (
@@ -258,10 +271,8 @@ def test_claim_games_are_invalid_token(token, description):
 
 
 def test_a_key_whose_jwk_names_rs256_is_not_used_for_rs384_even_when_both_are_allowed():
-    app = api(algorithms=("RS256", "RS384"))
-    response = app.get(
-        "/identity", headers={"Authorization": "Bearer " + mint(head=header(alg="RS384"))}, status=401
-    )
+    app = protected(algorithms=("RS256", "RS384"))
+    response = app.get("/identity", headers=bearer(mint(claims(), header(alg="RS384"))), status=401)
     assert response.json["error_description"] == KEY_ALG
 
 
@@ -269,15 +280,13 @@ def test_a_key_whose_jwk_names_rs256_is_not_used_for_rs384_even_when_both_are_al
     "scope", ["api10", "xapi1", "api", "API1", "Api1", "api1x api2", ["api10"], ["API1"], MISSING]
 )
 def test_scope_is_never_matched_as_a_substring_or_case_insensitively(scope):
-    response = api().get(
-        "/identity", headers={"Authorization": "Bearer " + mint(claims(scope=scope))}, status=403
-    )
+    response = protected().get("/identity", headers=bearer(mint(claims(scope=scope))), status=403)
     assert response.json["error"] == "insufficient_scope"
 
 
 @pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt", "Application/At+JWT"])
 def test_typ_is_compared_case_insensitively(typ):
-    api().get("/identity", headers={"Authorization": "Bearer " + mint(head=header(typ=typ))}, status=200)
+    protected().get("/identity", headers=bearer(mint(claims(), header(typ=typ))), status=200)
 
 
 @pytest.mark.parametrize(
@@ -286,19 +295,19 @@ def test_typ_is_compared_case_insensitively(typ):
     ids=["expired-within-leeway", "nbf-within-leeway", "iat-within-leeway"],
 )
 def test_clock_skew_within_the_leeway_is_accepted(changes):
-    api().get("/identity", headers={"Authorization": "Bearer " + mint(claims(**changes))}, status=200)
+    protected().get("/identity", headers=bearer(mint(claims(**changes))), status=200)
 
 
 def test_aud_array_containing_ours_is_accepted():
     token = mint(claims(aud=["api2", "api1"]))
-    api().get("/identity", headers={"Authorization": "Bearer " + token}, status=200)
+    protected().get("/identity", headers=bearer(token), status=200)
 
 
 def test_es256_tokens_from_an_ec_key_are_accepted():
-    api().get("/identity", headers={"Authorization": "Bearer " + mint_ec()}, status=200)
+    protected().get("/identity", headers=bearer(mint_ec(claims())), status=200)
 
 
 def test_leeway_can_be_set_to_zero():
     token = mint(claims(exp=NOW - 1))
-    response = api(leeway=0).get("/identity", headers={"Authorization": "Bearer " + token}, status=401)
+    response = protected(leeway=0).get("/identity", headers=bearer(token), status=401)
     assert response.json["error_description"] == "the access token has expired"
