@@ -8,6 +8,7 @@ carry a challenge and every 405 an Allow header.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -27,11 +28,14 @@ def load_cases(name: str = VECTORS) -> tuple[dict[str, Any], ...]:
     return tuple(json.loads(text)["cases"])
 
 
-def _fill(text: str, ctx: Context) -> str:
+def _fill(text: str, ctx: Context, *, query: bool = False) -> str:
+    """The placeholders replaced by the target's values, form-url-encoded inside a query."""
     client = ctx.target.client
-    return (text.replace("{scope}", ctx.target.scope)
-            .replace("{client_id}", client.client_id)
-            .replace("{client_secret}", client.client_secret))
+    values = {"{scope}": ctx.target.scope, "{client_id}": client.client_id,
+              "{client_secret}": client.client_secret}
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, urllib.parse.quote_plus(value) if query else value)
+    return text
 
 
 def _client(ctx: Context, request: dict[str, Any]) -> Credentials | None:
@@ -51,7 +55,7 @@ def send(ctx: Context, request: dict[str, Any]) -> Response:
         auth=request.get("auth", ""),
         client=client,
         method=request.get("method", "POST"),
-        query=_fill(request.get("query", ""), ctx),
+        query=_fill(request.get("query", ""), ctx, query=True),
         content_type=request.get("content_type", FORM),
         body=_fill(body, ctx).encode() if body is not None else None,
     )

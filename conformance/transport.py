@@ -7,6 +7,7 @@ error status: a 4xx or 5xx is an answer to inspect, not a failure of the transpo
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -84,8 +85,9 @@ class LiveTransport:
             raise TransportError(f"{method} {url}: {_reason(err.reason)}") from None
         except TimeoutError:
             raise TransportError(f"{method} {url}: timed out after {self.timeout:g} s") from None
-        except (OSError, ValueError) as err:
-            raise TransportError(f"{method} {url}: {err}") from None
+        except (OSError, ValueError, http.client.HTTPException) as err:
+            # Malformed answers (BadStatusLine, ...) and unsendable requests (InvalidURL).
+            raise TransportError(f"{method} {url}: {type(err).__name__}: {err}") from None
 
     def _response(self, status: int, headers: Iterable[tuple[str, str]], stream: Any) -> Response:
         body = stream.read(self.max_body + 1)

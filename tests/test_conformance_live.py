@@ -1,0 +1,190 @@
+"""The live side: LiveTransport over real sockets, and the command line end to end."""
+
+from __future__ import annotations
+
+import json
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+import wsgiref.simple_server
+from collections.abc import Iterator
+
+import pytest
+
+from conformance import LiveTransport, TransportError
+from conformance.__main__ import main
+from tests.conformance_stub import Stub
+from tests.servers import ROOT, free_port, running
+
+
+class _ThreadedServer(socketserver.ThreadingMixIn, wsgiref.simple_server.WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """serve(make_app) -> base URL of a server on a free loopback port; make_app(base) -> app.
+
+    wsgiref in a thread, because it can be stopped cleanly from the test (shutdown()).
+    """
+    servers = []
+
+    def start(make_app) -> str:
+        server = wsgiref.simple_server.make_server(
+            "127.0.0.1", 0, None, server_class=_ThreadedServer, handler_class=_QuietHandler)
+        base = f"http://127.0.0.1:{server.server_port}"
+        server.set_app(make_app(base))
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return base
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def plain(status: str, headers: list, body: bytes = b"", delay: float = 0.0):
+    def app(environ, start_response):
+        time.sleep(delay)
+        start_response(status, headers)
+        return [body]
+
+    return app
+
+
+def test_an_error_status_is_an_answer_not_an_exception(serve):
+    base = serve(lambda _: plain("401 Unauthorized", [("WWW-Authenticate", 'Bearer realm="x"')], b"no"))
+    resp = LiveTransport().request("GET", base + "/")
+    assert (resp.status, resp.header("www-authenticate"), resp.body) == (
+        401, 'Bearer realm="x"', b"no")
+
+
+def test_a_redirect_is_reported_not_followed(serve):
+    base = serve(lambda _: plain("302 Found", [("Location", "http://127.0.0.1:9/elsewhere")]))
+    resp = LiveTransport().request("GET", base + "/")
+    assert (resp.status, resp.header("Location")) == (302, "http://127.0.0.1:9/elsewhere")
+
+
+def test_repeated_header_lines_are_all_kept(serve):
+    base = serve(lambda _: plain("200 OK", [("WWW-Authenticate", "Basic"), ("WWW-Authenticate", "Bearer")]))
+    assert LiveTransport().request("GET", base + "/").header_all("WWW-Authenticate") == [
+        "Basic", "Bearer"]
+
+
+def test_a_body_over_the_limit_is_refused(serve):
+    base = serve(lambda _: plain("200 OK", [], b"x" * 2048))
+    with pytest.raises(TransportError, match="response body larger than 1024 bytes"):
+        LiveTransport(max_body=1024).request("GET", base + "/")
+
+
+def test_a_slow_server_times_out(serve):
+    base = serve(lambda _: plain("200 OK", [], delay=1.0))
+    with pytest.raises(TransportError, match=r"timed out"):
+        LiveTransport(timeout=0.2).request("GET", base + "/")
+
+
+def test_a_closed_port_is_connection_refused():
+    url = f"http://127.0.0.1:{free_port()}/"
+    with pytest.raises(TransportError, match=r"^GET http://127\.0\.0\.1:\d+/: connection refused$"):
+        LiveTransport().request("GET", url)
+
+
+def _arguments(issuer: str, *extra: str) -> list[str]:
+    return [issuer, "--client-id", "client", "--client-secret", "s3cr:t +%", "--scope", "api1",
+            *extra]
+
+
+def _stub_servers(serve, *faults: str) -> tuple[str, str]:
+    """A stub authorization server and its API on loopback ports: (issuer, API URL)."""
+    stubs = []
+    issuer = serve(lambda base: stubs.append(Stub(*faults, issuer=base)) or stubs[0].as_app)
+    return issuer, serve(lambda _: stubs[0].api_app) + "/identity"
+
+
+def test_a_conforming_server_exits_0_with_a_summary(serve, capsys):
+    issuer, api = _stub_servers(serve)
+    code = main(_arguments(issuer, "--api", api, "--second-client-id", "second",
+                           "--second-client-secret", "secret2", "--insufficient-scope", "other"))
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[-1] == f"{len(out) - 1} checks: {len(out) - 3} PASS, 0 FAIL, 2 WARN, 0 SKIP"
+
+
+def test_a_failing_check_exits_1_and_prints_what_was_seen(serve, capsys):
+    issuer, _ = _stub_servers(serve, "typ_jwt")
+    code = main(_arguments(issuer))
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert ("FAIL  RFC 9068 §2.1            access_token.typ: the header typ is at+jwt "
+            "-- seen: typ 'JWT'") in lines
+
+
+def test_json_report_is_written_as_data(serve, tmp_path, capsys):
+    issuer, _ = _stub_servers(serve)
+    report = tmp_path / "report.json"
+    assert main(_arguments(issuer, "--json", str(report))) == 0
+    data = json.loads(report.read_text())
+    assert data["target"] == {"issuer": issuer, "api": None, "client_id": "client",
+                              "scope": "api1", "auth_method": "client_secret_basic"}
+    assert data["results"][0] == {
+        "id": "metadata.oidc_document", "status": "PASS", "section": "OIDC Discovery 1.0 §4",
+        "title": "OpenID configuration is served as a JSON object", "seen": ""}
+    assert sum(data["summary"].values()) == len(data["results"])
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_an_unreachable_issuer_is_one_line_and_exit_3(capsys):
+    port = free_port()
+    assert main(_arguments(f"http://127.0.0.1:{port}")) == 3
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", (
+        f"conformance: cannot reach the issuer: GET http://127.0.0.1:{port}"
+        "/.well-known/openid-configuration: connection refused\n"))
+
+
+def test_an_unreachable_api_is_one_line_and_exit_3(serve, capsys):
+    issuer, _ = _stub_servers(serve)
+    port = free_port()
+    assert main(_arguments(issuer, "--api", f"http://127.0.0.1:{port}/identity")) == 3
+    assert capsys.readouterr().err == (
+        f"conformance: cannot reach the API: GET http://127.0.0.1:{port}/identity: "
+        "connection refused\n")
+
+
+@pytest.mark.parametrize("argv", [
+    ["http://localhost:5000", "--client-secret", "s", "--scope", "api1"],
+    ["localhost:5000", "--client-id", "c", "--client-secret", "s", "--scope", "api1"],
+    ["http://localhost:5000", "--client-id", "c", "--client-secret", "s", "--scope", "api1",
+     "--second-client-id", "x"],
+    ["http://localhost:5000", "--client-id", "c", "--client-secret", "s", "--scope", "api1",
+     "--timeout", "0"],
+])
+def test_bad_arguments_exit_2_with_usage(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("usage: python -m conformance")
+
+
+@pytest.mark.e2e
+def test_the_command_passes_our_servers_started_as_programs(tmp_path):
+    with running("idp", "--key-dir", str(tmp_path)) as (idp_port, _):
+        issuer = f"http://localhost:{idp_port}"
+        with running("resource_api", "--authority", issuer) as (api_port, _):
+            done = subprocess.run(
+                [sys.executable, "-m", "conformance", issuer, "--client-id", "client",
+                 "--client-secret", "secret", "--scope", "api1", "--audience", "api1",
+                 "--api", f"http://localhost:{api_port}/identity"],
+                cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert " 0 FAIL, " in done.stdout.splitlines()[-1]
