@@ -13,8 +13,15 @@ from typing import Any
 ALLOW = "GET, HEAD"
 
 
+_compact = json.JSONEncoder(separators=(",", ":")).encode  # built once: this is the hot path
+
+
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    if isinstance(value, str):
+        return value
+    if type(value) is int:  # exp, iat, nbf: skip the encoder for the common case
+        return str(value)
+    return _compact(value)
 
 
 def claim_list(claims: Mapping[str, Any]) -> list[dict[str, str]]:
