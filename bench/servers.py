@@ -117,16 +117,17 @@ def write_idp_config(path: Path, *, signing_alg: str = "RS256",
 
 
 def start_idp(workdir: Path, name: str = "idp", *, signing_alg: str = "RS256",
-              clients: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> Server:
+              clients: dict[str, str] | None = None, extra: tuple[str, ...] = (),
+              access_log: bool = False) -> Server:
     """``python -m idp`` with its own key directory and configuration, access log off."""
     config = write_idp_config(workdir / f"{name}.json", signing_alg=signing_alg, clients=clients)
     return Server(name, ["-m", "idp", "--host", HOST, "--port", "0", "--key-dir",
                          str(workdir / f"{name}-keys"), "--config", str(config),
-                         "--log-level", "WARNING", *extra], workdir)
+                         "--log-level", "INFO" if access_log else "WARNING", *extra], workdir)
 
 
-def start_api(workdir: Path, idp_port: int, name: str = "api",
-              extra: tuple[str, ...] = ()) -> Server:
+def start_api(workdir: Path, idp_port: int, name: str = "api", *,
+              extra: tuple[str, ...] = (), access_log: bool = False) -> Server:
     """``python -m resource_api`` trusting the idp on ``idp_port`` (its issuer uses localhost).
 
     Access logging off: with ``--log-level WARNING`` when the API has that option, otherwise
@@ -134,6 +135,8 @@ def start_api(workdir: Path, idp_port: int, name: str = "api",
     """
     args = ["--host", HOST, "--port", "0", "--authority", f"http://localhost:{idp_port}",
             "--audience", "api1", "--scope", "api1", *extra]
+    if access_log:
+        return Server(name, ["-m", "resource_api", *args], workdir)
     if supports_option("resource_api", "--log-level"):
         return Server(name, ["-m", "resource_api", *args, "--log-level", "WARNING"], workdir)
     return Server(name, ["-m", "bench.quiet", "resource_api", *args], workdir)
