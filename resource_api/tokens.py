@@ -224,7 +224,7 @@ class AccessTokenValidator:
         now: Callable[[], float] = time.time,
     ) -> None:
         if leeway < 0 or max_length < 1 or cache_size < 0:
-            raise ValueError("leeway, max_length and cache_size must not be negative")
+            raise ValueError("leeway and cache_size must not be negative; max_length must be positive")
         self.keys = keys
         self.audience = audience
         self.algorithms = check_algorithms(algorithms)
