@@ -15,7 +15,7 @@ from typing import Any
 
 from conformance.context import Context, Credentials
 from conformance.http import FORM, describe, oauth_error_problems, parse_challenges
-from conformance.result import Check, Verdict, failed, passed, skipped
+from conformance.result import Check, Verdict, failed, passed, skipped, warned
 from conformance.transport import Response
 
 VECTORS = "token_errors.json"
@@ -104,8 +104,11 @@ def evaluate(resp: Response, expect: dict[str, Any]) -> Verdict:
     outcomes = expect.get("any_of", [expect])
     attempts = [outcome_problems(resp, outcome) for outcome in outcomes]
     general = general_problems(resp)
-    if any(not problems for problems in attempts) and not general:
-        return passed()
+    matching = [o for p, o in zip(attempts, outcomes, strict=True) if not p]
+    if matching and not general:
+        if any("warn" not in o for o in matching):
+            return passed()
+        return warned(f"{matching[0]['warn']}: {describe(resp)}")
     # Report against the outcome whose status matched, else against the first one.
     matched = next((p for p, o in zip(attempts, outcomes, strict=True)
                     if resp.status in o["status"]), attempts[0])

@@ -7,7 +7,7 @@ import urllib.parse
 from typing import Any
 
 from conformance.context import Context, oidc_discovery_url, rfc8414_url
-from conformance.http import describe, media_type
+from conformance.http import FORM, describe, media_type
 from conformance.result import (
     Status,
     Unmet,
@@ -179,8 +179,17 @@ def oidc_required_members(ctx: Context) -> Verdict:
     return worst(findings)
 
 
+# Endpoints their specifications define for POST only (RFC 6749 §3.2, RFC 7009 §2.1,
+# RFC 7662 §2.1, RFC 8628 §3.1, RFC 9126 §2, RFC 7591 §3.1): probed with an empty form POST,
+# since a GET may rightly get 404 or 405 there.
+POST_ONLY = {"token_endpoint", "revocation_endpoint", "introspection_endpoint",
+             "device_authorization_endpoint", "pushed_authorization_request_endpoint",
+             "registration_endpoint"}
+
+
 @check("RFC 8414 §2", "every advertised endpoint answers")
 def endpoints_answer(ctx: Context) -> Verdict:
+    """Exists: any answer but 404 or a 5xx, to the method the endpoint is defined for."""
     doc = ctx.metadata()
     findings = []
     for name in URL_MEMBERS:
@@ -188,9 +197,13 @@ def endpoints_answer(ctx: Context) -> Verdict:
             continue
         if not (name.endswith("_endpoint") or name in ("jwks_uri", "check_session_iframe")):
             continue
-        resp = ctx.get(doc[name])
+        if name in POST_ONLY:
+            method = "POST"
+            resp = ctx.request(method, doc[name], [("Content-Type", FORM)], b"")
+        else:
+            method, resp = "GET", ctx.get(doc[name])
         if resp.status == 404 or resp.status >= 500:
-            findings.append(failed(f"{name} GET answered {describe(resp, 60)}"))
+            findings.append(failed(f"{name} {method} answered {describe(resp, 60)}"))
     return worst(findings)
 
 

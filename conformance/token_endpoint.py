@@ -149,7 +149,32 @@ def scope_omitted(ctx: Context) -> Verdict:
     return failed(describe(resp))
 
 
+UNKNOWN_SCOPE = "conformance-unknown-scope"
+
+
+@check("RFC 6749 §3.3", "an unknown scope is refused with invalid_scope, or left out of the grant")
+def unknown_scope(ctx: Context) -> Verdict:
+    """§3.3 lets a server ignore requested scope, but then it MUST say what it granted."""
+    resp = ctx.token_request(ctx.grant_form(UNKNOWN_SCOPE))
+    if resp.status != 200:
+        error, problems = oauth_error_problems(resp)
+        if resp.status == 400 and error == "invalid_scope" and not problems:
+            return passed()
+        return failed(f"expected 400 invalid_scope: {describe(resp)}", "RFC 6749 §5.2")
+    try:
+        granted = resp.json().get("scope")
+    except (ValueError, AttributeError):
+        return failed(f"200 without a JSON object: {describe(resp)}", "RFC 6749 §5.1")
+    if granted is None:
+        # An omitted scope means "as requested" (§5.1); the server cannot write an empty one
+        # (a scope is one or more tokens), so a grant of nothing leaves it no way to say so.
+        return warned(f"a token was issued with no scope member: {describe(resp)}")
+    if not isinstance(granted, str) or UNKNOWN_SCOPE in granted.split():
+        return failed(f"granted scope {granted!r} for a made-up scope")
+    return passed()
+
+
 CHECKS = (
     success, response_members, no_store, no_refresh_token, auth_basic, auth_post,
-    basic_percent_encoded, basic_scheme_case_insensitive, scope_omitted,
+    basic_percent_encoded, basic_scheme_case_insensitive, scope_omitted, unknown_scope,
 )

@@ -114,6 +114,8 @@ class Stub:
     def token(self, environ, method: str):
         """RFC 6749 §4.4 with the faults a real server might have."""
         if method != "POST":
+            if "token_get_404" in self.faults:
+                raise OAuthError("not_found", 404)
             raise OAuthError("invalid_request", 405,
                              [] if "405_without_allow" in self.faults else [("Allow", "POST")])
         if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
@@ -138,10 +140,14 @@ class Stub:
         if grant not in self.clients[client][1]:
             raise OAuthError("unauthorized_client")
         scopes = form.get("scope", "api1").split(" ")
+        if "ignores_unknown_scope" in self.faults:
+            scopes = [s for s in scopes if s in SCOPES]
         if not set(scopes) <= set(SCOPES):
             raise OAuthError("invalid_scope")
-        return 200, ([JSON] if "no_cache_control" in self.faults else [JSON, *NO_STORE]), \
-            self.issue(client, scopes)
+        body = self.issue(client, scopes)
+        if not scopes:
+            del body["scope"]
+        return 200, ([JSON] if "no_cache_control" in self.faults else [JSON, *NO_STORE]), body
 
     def authenticate(self, authorization: str | None, form: dict) -> str:
         basic = authorization is not None

@@ -75,6 +75,8 @@ FAULTS = [
     ("unknown_grant_unauthorized", "errors.unknown_grant_type", Status.FAIL),
     ("quote_in_description", "errors.post_wrong_secret", Status.FAIL),
     ("405_without_allow", "errors.get_method", Status.FAIL),
+    ("token_get_404", "errors.get_method", Status.WARN),
+    ("ignores_unknown_scope", "token_endpoint.unknown_scope", Status.WARN),
     ("api_error_without_token", "resource.no_token", Status.WARN),
     ("api_accepts_anything", "resource.tampered_payload", Status.FAIL),
     ("api_accepts_anything", "resource.tampered_signature", Status.FAIL),
@@ -88,6 +90,10 @@ FAULTS = [
 def test_a_fault_is_reported_by_the_check_aimed_at_it(fault, check_id, status):
     assert outcome(check_id).status is Status.PASS
     assert outcome(check_id, fault).status is status
+
+
+def test_a_post_only_endpoint_that_answers_get_with_404_still_exists():
+    assert outcome("metadata.endpoints_answer", "token_get_404").status is Status.PASS
 
 
 def test_an_identityserver_style_400_for_basic_invalid_client_names_the_section():

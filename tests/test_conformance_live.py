@@ -63,7 +63,8 @@ def plain(status: str, headers: list, body: bytes = b"", delay: float = 0.0):
 
 
 def test_an_error_status_is_an_answer_not_an_exception(serve):
-    base = serve(lambda _: plain("401 Unauthorized", [("WWW-Authenticate", 'Bearer realm="x"')], b"no"))
+    challenge = ("WWW-Authenticate", 'Bearer realm="x"')
+    base = serve(lambda _: plain("401 Unauthorized", [challenge], b"no"))
     resp = LiveTransport().request("GET", base + "/")
     assert (resp.status, resp.header("www-authenticate"), resp.body) == (
         401, 'Bearer realm="x"', b"no")
@@ -76,7 +77,8 @@ def test_a_redirect_is_reported_not_followed(serve):
 
 
 def test_repeated_header_lines_are_all_kept(serve):
-    base = serve(lambda _: plain("200 OK", [("WWW-Authenticate", "Basic"), ("WWW-Authenticate", "Bearer")]))
+    lines = [("WWW-Authenticate", "Basic"), ("WWW-Authenticate", "Bearer")]
+    base = serve(lambda _: plain("200 OK", lines))
     assert LiveTransport().request("GET", base + "/").header_all("WWW-Authenticate") == [
         "Basic", "Bearer"]
 

@@ -30,7 +30,8 @@ from idp.config import ApiResource, ApiScope, Client, Config, Secret, default_co
 
 ISSUER = "http://localhost:5000"
 API_ORIGIN = "http://localhost:5001"
-SECRET = "s3cr:t +%é"  # ':' '+' '%' ' ' and non-ASCII all need form-url-encoding (RFC 6749 §2.3.1)
+# ':' '+' '%' ' ' and non-ASCII all need form-url-encoding in Basic (RFC 6749 §2.3.1).
+SECRET = "s3cr:t +%é"
 
 CONFIG = Config(
     issuer=ISSUER,

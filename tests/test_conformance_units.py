@@ -113,7 +113,7 @@ def test_any_of_passes_when_one_outcome_matches():
 
 CASES = load_cases()
 REQUEST_KEYS = {"method", "auth", "client", "secret", "form", "query", "content_type", "body"}
-OUTCOME_KEYS = {"status", "error", "challenge", "allow"}
+OUTCOME_KEYS = {"status", "error", "challenge", "allow", "warn"}
 
 
 def test_vector_ids_are_unique():
