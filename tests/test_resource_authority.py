@@ -10,7 +10,7 @@ import webtest
 
 from resource_api import make_app
 from resource_api.authority import Authority, require_secure_url
-from test_resource_helpers import (
+from resource_helpers import (
     EC_KEY,
     ISSUER,
     JWKS_URL,

@@ -7,7 +7,7 @@ import webtest
 
 from resource_api import BearerAuth, make_app
 from resource_api.errors import InvalidToken
-from test_resource_helpers import (
+from resource_helpers import (
     AUDIENCE,
     ISSUER,
     FakeAuthority,

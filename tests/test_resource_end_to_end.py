@@ -18,7 +18,7 @@ import pytest
 import waitress
 
 from resource_api import make_app
-from test_resource_helpers import EC_KEY, EC_KID, RSA_KEY, RSA_KID, claims, mint, public_jwk
+from resource_helpers import EC_KEY, EC_KID, RSA_KEY, RSA_KID, claims, mint, public_jwk
 
 pytestmark = pytest.mark.e2e
 

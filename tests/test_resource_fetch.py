@@ -10,7 +10,7 @@ import webtest
 
 from resource_api import make_app
 from resource_api.authority import MAX_DOCUMENT_BYTES, default_fetch
-from test_resource_helpers import bearer, mint
+from resource_helpers import bearer, mint
 
 
 class Stub(BaseHTTPRequestHandler):

@@ -8,8 +8,8 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from test_resource_helpers import claims as claims_now
-from test_resource_helpers import (
+from resource_helpers import claims as claims_now
+from resource_helpers import (
     api,
     bearer,
     EC_KEY,

@@ -3,7 +3,7 @@
 import webtest
 
 from resource_api.identity import claim_list, identity_app
-from test_resource_helpers import api, bearer, mint
+from resource_helpers import api, bearer, mint
 
 
 def test_numbers_become_their_decimal_text():

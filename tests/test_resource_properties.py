@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resource_api import make_app
-from test_resource_helpers import FakeAuthority, b64, claims, header, mint
+from resource_helpers import FakeAuthority, b64, claims, header, mint
 
 QUOTED = r'"[\x20\x21\x23-\x5b\x5d-\x7e]*"'
 CHALLENGE = re.compile(

@@ -9,7 +9,7 @@ from resource_api import make_app
 from resource_api.claims import RULES, grants_scope
 from resource_api.strict_json import StrictJSONError, loads_object
 from resource_api.tokens import build_keys
-from test_resource_helpers import (
+from resource_helpers import (
     EC_KEY,
     ISSUER,
     RSA_KEY,
