@@ -138,15 +138,31 @@ def basic_scheme_case_insensitive(ctx: Context) -> Verdict:
     return _basic_variant(ctx, f"bASIC {credentials}")
 
 
-@check("RFC 6749 §3.3", "an omitted scope gets a default scope or invalid_scope")
-def scope_omitted(ctx: Context) -> Verdict:
-    resp = ctx.token_request([("grant_type", "client_credentials")])
+def _default_scope_verdict(resp: Response) -> Verdict:
     if resp.status == 200:
         return passed()
     error, problems = oauth_error_problems(resp)
     if resp.status == 400 and error == "invalid_scope" and not problems:
         return passed()
     return failed(describe(resp))
+
+
+def _without_scope(ctx: Context) -> Response:
+    return ctx.once("no scope", lambda: ctx.token_request([("grant_type", "client_credentials")]))
+
+
+@check("RFC 6749 §3.3", "an omitted scope gets a default scope or invalid_scope")
+def scope_omitted(ctx: Context) -> Verdict:
+    return _default_scope_verdict(_without_scope(ctx))
+
+
+@check("RFC 6749 §3.2", "a parameter sent without a value is treated as omitted (scope=)")
+def empty_parameter(ctx: Context) -> Verdict:
+    resp = ctx.token_request([("grant_type", "client_credentials"), ("scope", "")])
+    omitted = _without_scope(ctx)
+    if (resp.status == 200) != (omitted.status == 200):
+        return failed(f"scope= answered {describe(resp)}; no scope answered {describe(omitted)}")
+    return _default_scope_verdict(resp)
 
 
 UNKNOWN_SCOPE = "conformance-unknown-scope"
@@ -176,5 +192,6 @@ def unknown_scope(ctx: Context) -> Verdict:
 
 CHECKS = (
     success, response_members, no_store, no_refresh_token, auth_basic, auth_post,
-    basic_percent_encoded, basic_scheme_case_insensitive, scope_omitted, unknown_scope,
+    basic_percent_encoded, basic_scheme_case_insensitive, scope_omitted, empty_parameter,
+    unknown_scope,
 )

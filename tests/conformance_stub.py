@@ -139,6 +139,8 @@ class Stub:
                              else "unsupported_grant_type")
         if grant not in self.clients[client][1]:
             raise OAuthError("unauthorized_client")
+        if form.get("scope") == "" and "empty_scope_is_a_scope" not in self.faults:
+            del form["scope"]  # RFC 6749 §3.2: a parameter without a value counts as omitted
         scopes = form.get("scope", "api1").split(" ")
         if "ignores_unknown_scope" in self.faults:
             scopes = [s for s in scopes if s in SCOPES]

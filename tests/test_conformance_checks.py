@@ -77,6 +77,7 @@ FAULTS = [
     ("405_without_allow", "errors.get_method", Status.FAIL),
     ("token_get_404", "errors.get_method", Status.WARN),
     ("ignores_unknown_scope", "token_endpoint.unknown_scope", Status.WARN),
+    ("empty_scope_is_a_scope", "token_endpoint.empty_parameter", Status.FAIL),
     ("api_error_without_token", "resource.no_token", Status.WARN),
     ("api_accepts_anything", "resource.tampered_payload", Status.FAIL),
     ("api_accepts_anything", "resource.tampered_signature", Status.FAIL),
