@@ -6,11 +6,9 @@ import argparse
 import base64
 import getpass
 import hashlib
-import logging
-import signal
 import sys
 
-import waitress
+import serving
 
 from . import make_app
 from .config import ConfigError, check_issuer, default_config, load_config
@@ -37,7 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(default: the quickstart's client 'client' and scope 'api1')")
     parser.add_argument("--key-dir", default="keys", metavar="DIR",
                         help="where the signing key is created and kept (./keys)")
-    parser.add_argument("--threads", type=int, default=8, help="worker threads (8)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing the listening socket (1)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per process (8)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
                         help="INFO logs one line per request (INFO)")
     parser.add_argument("--hash-secret", action="store_true",
@@ -46,49 +46,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a port number")
-    if args.threads < 1:
-        parser.error("--threads must be at least 1")
+    if args.threads < 1 or args.workers < 1:
+        parser.error("--threads and --workers must be at least 1")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serving.configure(args.log_level)
     if args.hash_secret:
         return hash_secret()
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        return serve(args)
-    except KeyboardInterrupt:
+        return start(args)
+    except KeyboardInterrupt:  # stopped while starting
         print("idp: stopped", file=sys.stderr)
         return 0
 
 
-def serve(args: argparse.Namespace) -> int:
+def start(args: argparse.Namespace) -> int:
     try:
-        server = waitress.create_server(_unready, host=args.host, port=args.port,
-                                        threads=args.threads, ident="idp", **SERVER_LIMITS)
-    except OSError as exc:
-        print(f"idp: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        sockets = serving.bind(args.host, args.port)
+    except serving.ListenError as exc:
+        print(f"idp: {exc}", file=sys.stderr)
         return 1
-    issuer = args.issuer or f"http://localhost:{server.effective_port}"
+    port = serving.port_of(sockets)
+    issuer = args.issuer or f"http://localhost:{port}"
     try:
         check_issuer(issuer)
         config = load_config(args.config, issuer) if args.config else default_config(issuer)
-        server.application = make_app(config, key_dir=args.key_dir)
+        app = make_app(config, key_dir=args.key_dir)
     except (ConfigError, KeyFileError, ValueError) as exc:
-        server.close()
+        for sock in sockets:
+            sock.close()
         print(f"idp: {exc}", file=sys.stderr)
         return 2
-    print(f"idp: listening on http://{args.host}:{server.effective_port} with issuer {issuer} "
-          f"(signing key {server.application.keyring.signing.kid})", file=sys.stderr, flush=True)
-    try:
-        server.run()  # returns on SIGINT/SIGTERM: waitress catches the KeyboardInterrupt
-    finally:
-        server.close()
-    print("idp: stopped", file=sys.stderr)
-    return 0
+    print(f"idp: listening on http://{args.host}:{port} with issuer {issuer} "
+          f"(signing key {app.keyring.signing.kid}; {args.workers} process(es) of "
+          f"{args.threads} threads)", file=sys.stderr, flush=True)
+    return serving.serve(app, sockets, name="idp", threads=args.threads, workers=args.workers,
+                         limits=SERVER_LIMITS)
 
 
 def hash_secret() -> int:
@@ -99,15 +95,6 @@ def hash_secret() -> int:
         return 2
     print(base64.b64encode(hashlib.sha256(secret.encode()).digest()).decode())
     return 0
-
-
-def _unready(environ, start_response):  # replaced before the server accepts connections
-    start_response("503 Service Unavailable", [("Content-Length", "0")])
-    return [b""]
-
-
-def _stop(_signum, _frame) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -2,14 +2,13 @@
 
 import argparse
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import waitress
+import serving
 
 from . import make_app
 from .errors import check_scope
@@ -18,8 +17,12 @@ log = logging.getLogger("resource_api")
 
 # waitress defaults to 256 KiB of headers and 1 GiB of body; an API that reads no body and
 # takes tokens of at most 8 KiB needs neither (issue 4, "limits everywhere").
-MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 16 * 1024
+SERVER_LIMITS = {
+    "max_request_header_size": 16 * 1024,  # larger headers: 431
+    "max_request_body_size": 16 * 1024,    # larger bodies: 413
+    "channel_timeout": 30,                 # idle connections are closed after 30 s
+    "connection_limit": 200,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--leeway", type=float, default=60.0, help="seconds of clock skew accepted (%(default)s)"
     )
-    parser.add_argument("--threads", type=int, default=4, help="waitress worker threads (%(default)s)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing the listening socket (%(default)s)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per process (%(default)s)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
+                        help="INFO logs one line per request (%(default)s)")
     return parser
 
 
@@ -78,7 +85,7 @@ class AccessLog:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    serving.configure(args.log_level)
     try:
         if not 0 <= args.port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535, not {args.port}")
@@ -86,29 +93,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--leeway must not be negative, not {args.leeway:g}")
         if args.threads < 1:
             raise ValueError(f"--threads must be at least 1, not {args.threads}")
+        if args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, not {args.workers}")
         check_scope(args.scope)
         app = make_app(args.authority, args.audience, args.scope, leeway=args.leeway)
     except ValueError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:
-        server = waitress.create_server(
-            AccessLog(app),
-            host=args.host,
-            port=args.port,
-            threads=args.threads,
-            ident="resource_api",
-            max_request_header_size=MAX_HEADER_BYTES,
-            max_request_body_size=MAX_BODY_BYTES,
-        )
-    except OSError as exc:
-        parser.exit(1, f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {exc}\n")
-    server.print_listen("resource_api: serving http://{}:{}/identity")
-    log.info("trusting tokens from %s for audience %s", args.authority, args.audience)
-    app.authority.prefetch()  # so the first request finds the keys already cached
-    # waitress shuts down on KeyboardInterrupt (Ctrl-C) and SystemExit: make `kill` the latter.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    server.run()
-    return 0
+        sockets = serving.bind(args.host, args.port)
+    except serving.ListenError as exc:
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
+    print(f"resource_api: serving http://{args.host}:{serving.port_of(sockets)}/identity, "
+          f"trusting tokens from {args.authority} for audience {args.audience} "
+          f"({args.workers} process(es) of {args.threads} threads)", file=sys.stderr, flush=True)
+    # Each process fetches the keys at its start, so its first request finds them cached.
+    return serving.serve(AccessLog(app), sockets, name="resource_api", threads=args.threads,
+                         workers=args.workers, limits=SERVER_LIMITS,
+                         on_start=app.authority.prefetch)
 
 
 if __name__ == "__main__":
