@@ -18,6 +18,12 @@ setup() {
 serve() {
   .venv/bin/python -m idp --port 5000 &
   local idp=$!
+  # The API fetches the IdP's keys as it starts: let the IdP listen first.
+  for _ in $(seq 1 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/5000) 2>/dev/null && break
+    kill -0 "$idp" 2>/dev/null || exit 1
+    sleep 0.1
+  done
   .venv/bin/python -m resource_api --port 5001 --authority http://localhost:5000 &
   local api=$!
   # Background jobs of a script ignore SIGINT, so Ctrl-C reaches them as SIGTERM from here.

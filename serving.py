@@ -24,6 +24,8 @@ log = logging.getLogger("serving")
 
 RAPID_EXIT = 1.0       # a worker dying sooner than this after its start counts as a crash loop
 MAX_RAPID_EXITS = 5    # after this many in a row, stop instead of restarting forever
+STOP_GRACE = 8.0       # seconds workers get to finish requests in flight when stopping
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class ListenError(OSError):
@@ -100,26 +102,21 @@ def _supervise(app: WSGIApp, sockets: list[socket.socket], name: str, threads: i
     children: dict[int, float] = {}
 
     def spawn() -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker: serve, then leave without running the parent's clean-up
-            status = 0
-            try:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                _run(app, sockets, name, threads, limits, on_start)
-            except KeyboardInterrupt:
-                pass
-            except BaseException:
-                log.exception("worker %s failed", os.getpid())
-                status = 1
-            finally:
-                sys.stderr.flush()
-                os._exit(status)
-        children[pid] = time.monotonic()
+        # Signals wait until the new worker is recorded, so none can be orphaned by a Ctrl-C
+        # that lands between fork() and the bookkeeping.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _worker(app, sockets, name, threads, limits, on_start)
+            children[pid] = time.monotonic()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
-    for _ in range(workers):
-        spawn()
     rapid_exits = 0
     try:
+        for _ in range(workers):
+            spawn()
         while children:
             pid, status = os.wait()
             started = children.pop(pid, None)
@@ -134,13 +131,45 @@ def _supervise(app: WSGIApp, sockets: list[socket.socket], name: str, threads: i
             spawn()
         return 0
     finally:
-        for pid in children:
-            _signal(pid, signal.SIGTERM)
+        _stop_workers(children)
+
+
+def _worker(app: WSGIApp, sockets: list[socket.socket], name: str, threads: int,
+            limits: dict[str, Any], on_start: Callable[[], None]) -> None:
+    """Serve in a forked worker, then leave without running the parent's clean-up."""
+    status = 0
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        _run(app, sockets, name, threads, limits, on_start)
+    except KeyboardInterrupt:
+        pass
+    except BaseException:
+        log.exception("worker %s failed", os.getpid())
+        status = 1
+    finally:
+        sys.stderr.flush()
+        os._exit(status)
+
+
+def _stop_workers(children: dict[int, float]) -> None:
+    """SIGTERM, a grace period for requests in flight, then SIGKILL for any straggler."""
+    for pid in children:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    while children and time.monotonic() < deadline:
         for pid in list(children):
             try:
-                os.waitpid(pid, 0)
+                done, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                pass
+                done = pid
+            if done:
+                del children[pid]
+        time.sleep(0.02)
+    for pid in children:
+        log.warning("worker %s did not stop in %s s; killing it", pid, STOP_GRACE)
+        _signal(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def _signal(pid: int, signum: int) -> None:
