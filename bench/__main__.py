@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated connection counts (8,32)")
     parser.add_argument("--generator", choices=["auto", "python", "wrk"], default="auto",
                         help="auto: wrk when it is on PATH, else the Python generator (auto)")
+    parser.add_argument("--processes", type=int,
+                        help="generator processes (or wrk threads); default half the cores, "
+                        "leaving the rest to the server")
     parser.add_argument("--targets", default=",".join(keys),
                         help=f"comma-separated subset of {','.join(keys)}, or 'none' for the "
                         "baseline alone (all)")
@@ -51,8 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.targets) - set(keys))
     if unknown:
         parser.error(f"unknown target {unknown[0]!r}; choose from {', '.join(keys)}")
-    if args.duration <= 0 or args.rounds < 1 or min(args.connections) < 1:
-        parser.error("--duration, --rounds and --connections must be positive")
+    if (args.duration <= 0 or args.rounds < 1 or min(args.connections) < 1
+            or (args.processes is not None and args.processes < 1)):
+        parser.error("--duration, --rounds, --connections and --processes must be positive")
     if args.generator == "wrk" and not loadgen.wrk_available():
         parser.error("--generator wrk: wrk is not on PATH")
     if args.full and args.memory_requests <= 1000:
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = Settings(
         duration=args.duration, rounds=args.rounds, connections=args.connections,
-        generator=args.generator, targets=args.targets,
+        generator=args.generator, processes=args.processes, targets=args.targets,
         memory_requests=(1000, args.memory_requests) if args.full else None,
     )
     bench = run_bench(settings, progress=lambda line: print(line, file=sys.stderr, flush=True))

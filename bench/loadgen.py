@@ -29,6 +29,15 @@ RECV_SIZE = 65536
 READY_TIMEOUT = 30.0  # seconds for the generator processes to connect
 
 
+def default_processes() -> int:
+    """Half the cores: the other half is left to the server, which shares this machine.
+
+    On 2 cores, a second generator process measurably slows a one-process waitress server
+    (it preempts the server's threads), while one process keeps up with it.
+    """
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 @dataclass(frozen=True)
 class Request:
     method: str
@@ -58,6 +67,7 @@ class Result:
     latencies: array = field(default_factory=lambda: array("d"))
     p50: float | None = None  # set directly by wrk, else computed from latencies
     p99: float | None = None
+    server_cpu: float = 0.0   # seconds of CPU the server spent during the run, when measured
 
     @property
     def rps(self) -> float:
@@ -85,14 +95,15 @@ def run(host: str, port: int, request: Request, *, connections: int, duration: f
     if generator == "auto":
         generator = "wrk" if wrk_available() and max_requests is None else "python"
     if generator == "wrk":
-        return run_wrk(host, port, request, connections=connections, duration=duration)
+        return run_wrk(host, port, request, connections=connections, duration=duration,
+                       threads=processes)
     return run_python(host, port, request, connections=connections, duration=duration,
                       processes=processes, max_requests=max_requests)
 
 
 def run_python(host: str, port: int, request: Request, *, connections: int, duration: float,
                processes: int | None = None, max_requests: int | None = None) -> Result:
-    processes = max(1, min(connections, processes or os.cpu_count() or 1))
+    processes = max(1, min(connections, processes or default_processes()))
     shares = [connections // processes + (i < connections % processes) for i in range(processes)]
     budgets: list[int | None] = [None] * processes
     if max_requests is not None:
@@ -276,7 +287,7 @@ def _lua_string(value: str | bytes) -> str:
 
 
 def run_wrk(host: str, port: int, request: Request, *, connections: int,
-            duration: float) -> Result:
+            duration: float, threads: int | None = None) -> Result:
     headers = "\n".join(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}"
                         for name, value in request.headers)
     script = _WRK_SCRIPT.format(method=_lua_string(request.method),
@@ -286,7 +297,7 @@ def run_wrk(host: str, port: int, request: Request, *, connections: int,
         path = Path(tmp) / "request.lua"
         path.write_text(script)
         seconds = max(1, round(duration))
-        threads = max(1, min(connections, os.cpu_count() or 1))
+        threads = max(1, min(connections, threads or default_processes()))
         out = subprocess.run(
             ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
              "--timeout", "10s", "-s", str(path), f"http://{host}:{port}{request.path}"],

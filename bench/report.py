@@ -7,12 +7,13 @@ of medians). Counts of non-2xx answers and errors are totals over all rounds.
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .loadgen import Result
+from .loadgen import Result, default_processes
 from .runner import BenchRun
 from .targets import BASELINE, MEMORY_GROWTH_KIB, P99_CONNECTIONS, P99_FACTOR, TARGETS, Target
 
@@ -26,6 +27,7 @@ class Row:
     p50_ms: float
     p99_ms: float
     p99_ratio: float
+    cpu_us: float  # server CPU per answered request, microseconds
     non_2xx: int
     errors: int
     rounds: int
@@ -57,6 +59,7 @@ def _row(target: Target, connections: int, runs: list[Result], baseline: list[Re
         p99_ms=median([r.percentile(99) * 1000 for r in runs]),
         p99_ratio=median([r.percentile(99) / b.percentile(99) for r, b in pairs
                           if b.percentile(99)]),
+        cpu_us=median([r.server_cpu / r.requests * 1e6 for r in runs if r.requests]),
         non_2xx=sum(r.non_2xx for r in runs),
         errors=sum(r.errors for r in runs),
         rounds=len(runs),
@@ -106,24 +109,29 @@ def markdown(bench: BenchRun, header: dict[str, str]) -> str:
     lines = [f"# Benchmark run {header.get('date', '')}".rstrip(), ""]
     lines += [f"- {name}: {value}" for name, value in header.items() if name != "date"]
     lines += [
-        f"- load generator: {describe_generator(bench.generator)}",
+        f"- load generator: {describe_generator(bench.generator)}, "
+        f"{settings.processes or default_processes()} process(es) or thread(s) of "
+        f"{os.cpu_count()} cores",
         f"- {settings.rounds} round(s); in each round, for each connection count, the baseline "
         f"and then every target run {settings.duration:g} s each (closed loop, keep-alive)",
         "- servers run with access logging off (`--log-level WARNING`)",
+        "- server CPU µs/req: user + system CPU time of the server process (and its workers) "
+        "during the run, per answered request; unlike req/s it does not depend on how the "
+        "load generator and the server share the cores",
         *(f"- note: {note}" for note in bench.notes),
         "",
         "| target | conns | req/s | ratio to baseline | p50 ms | p99 ms | p99 / baseline p99 "
-        "| non-2xx | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| server CPU µs/req | non-2xx | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in table:
         lines.append(
             f"| {row.target.label} | {row.connections} | {row.rps:,.0f} | {row.ratio:.2f} "
-            f"| {row.p50_ms:.2f} | {row.p99_ms:.2f} | {row.p99_ratio:.2f} | {row.non_2xx} "
-            f"| {row.errors} |")
+            f"| {row.p50_ms:.2f} | {row.p99_ms:.2f} | {row.p99_ratio:.2f} | {row.cpu_us:,.0f} "
+            f"| {row.non_2xx} | {row.errors} |")
     for key, reason in bench.skipped.items():
         label = next(t.label for t in TARGETS if t.key == key)
-        lines.append(f"| {label} | - | {reason} | | | | | | |")
+        lines.append(f"| {label} | - | {reason} | | | | | | | |")
     if bench.memory is not None:
         memory = bench.memory
         start, first, total = (kib / 1024 for kib in memory.rss_kib)
@@ -143,8 +151,7 @@ def markdown(bench: BenchRun, header: dict[str, str]) -> str:
 def describe_generator(name: str) -> str:
     if name == "wrk":
         return "wrk (on PATH), Lua script for the request; its non-2xx counts status >= 400"
-    return ("Python closed-loop generator (bench/loadgen.py), one process per core, raw "
-            "keep-alive sockets")
+    return "Python closed-loop generator (bench/loadgen.py), raw keep-alive sockets"
 
 
 def as_json(bench: BenchRun, header: dict[str, str]) -> dict[str, Any]:
@@ -157,7 +164,7 @@ def as_json(bench: BenchRun, header: dict[str, str]) -> dict[str, Any]:
         "rows": [{
             "target": r.target.key, "connections": r.connections, "rps": r.rps,
             "ratio": r.ratio, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "p99_ratio": r.p99_ratio,
-            "non_2xx": r.non_2xx, "errors": r.errors,
+            "server_cpu_us_per_request": r.cpu_us, "non_2xx": r.non_2xx, "errors": r.errors,
             "per_round_rps": [x.rps for x in bench.rounds_of(r.target.key, r.connections)],
         } for r in table],
         "skipped": bench.skipped,

@@ -35,6 +35,7 @@ class Settings:
     rounds: int = 3
     connections: tuple[int, ...] = (8, 32)
     generator: str = "auto"
+    processes: int | None = None  # generator processes or wrk threads; None: half the cores
     targets: tuple[str, ...] = tuple(t.key for t in TARGETS)
     memory_requests: tuple[int, int] | None = None  # (1,000, 100,000) in the full run
     memory_connections: int = 8
@@ -146,8 +147,13 @@ def check_answers(server: servers.Server, request: Request, target: Target) -> N
 
 def load(server: servers.Server, request: Request, settings: Settings, connections: int,
          duration: float) -> Result:
-    return loadgen.run(servers.HOST, server.port, request, connections=connections,
-                       duration=duration, generator=settings.generator)
+    """One run; the server's CPU time is read around it, so cost per request is known too."""
+    before = server.cpu_seconds()
+    result = loadgen.run(servers.HOST, server.port, request, connections=connections,
+                         duration=duration, generator=settings.generator,
+                         processes=settings.processes)
+    result.server_cpu = server.cpu_seconds() - before
+    return result
 
 
 def measure_memory(work: Path, settings: Settings) -> Memory:
@@ -156,11 +162,11 @@ def measure_memory(work: Path, settings: Settings) -> Memory:
     with servers.start_idp(work, "idp-memory") as server:
         at_start = server.rss_kib()
         warm = loadgen.run(servers.HOST, server.port, TOKEN,
-                           connections=settings.memory_connections,
+                           connections=settings.memory_connections, processes=settings.processes,
                            duration=MEMORY_TIME_LIMIT, max_requests=first)
         after_first = server.rss_kib()
         rest = loadgen.run(servers.HOST, server.port, TOKEN,
-                           connections=settings.memory_connections,
+                           connections=settings.memory_connections, processes=settings.processes,
                            duration=MEMORY_TIME_LIMIT, max_requests=total - first)
         after_total = server.rss_kib()
     return Memory((warm.requests, warm.requests + rest.requests),

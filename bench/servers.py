@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent  # the checkout, so ``-m bench.hello`` imports
 LISTENING = re.compile(r"(?:listening on|serving) http://[^\s:/]+:(\d+)")
 HOST = "127.0.0.1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 START_TIMEOUT = 60.0  # seconds; the first start of an idp generates an RSA key
 
 
@@ -69,6 +70,9 @@ class Server:
     def rss_kib(self) -> int:
         return rss_kib(self.pid)
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -92,6 +96,31 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise ServerError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its descendants (``--workers`` forks)."""
+    total = 0.0
+    for each in [pid, *_descendants(pid)]:
+        try:
+            # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited in between
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids = [int(k) for k in children.read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            found += [kid, *_descendants(kid)]
+    return found
 
 
 def secret_hash(secret: str) -> str:
