@@ -1,23 +1,21 @@
 """python -m bench.hello: the baseline, a waitress hello-world served exactly as the idp is served.
 
-Same waitress, same thread count and the same limits as ``python -m idp``, so that the ratio of
-a target to this baseline measures our application code, not a difference in server settings.
+The same ``serving`` module, thread count and waitress limits as ``python -m idp``, so that
+the ratio of a target to this baseline measures our application code, not a difference in
+server settings.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import waitress
-
+import serving
 from idp.__main__ import SERVER_LIMITS, parse_args
 
 IDP_THREADS = parse_args([]).threads  # the idp's default thread count
-
 BODY = b"Hello, World!"
 HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))]
 
@@ -34,22 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=IDP_THREADS,
                         help=f"worker threads, as the idp ({IDP_THREADS})")
     args = parser.parse_args(argv)
-    server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads,
-                                    ident="hello", **SERVER_LIMITS)
-    signal.signal(signal.SIGTERM, _stop)
-    print(f"hello: listening on http://{args.host}:{server.effective_port}", file=sys.stderr,
-          flush=True)
+    serving.configure("WARNING")
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-    return 0
-
-
-def _stop(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+        sockets = serving.bind(args.host, args.port)
+    except serving.ListenError as exc:
+        print(f"hello: {exc}", file=sys.stderr)
+        return 1
+    print(f"hello: listening on http://{args.host}:{serving.port_of(sockets)}", file=sys.stderr,
+          flush=True)
+    return serving.serve(app, sockets, name="hello", threads=args.threads, workers=1,
+                         limits=SERVER_LIMITS)
 
 
 if __name__ == "__main__":

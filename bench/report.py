@@ -118,7 +118,6 @@ def markdown(bench: BenchRun, header: dict[str, str]) -> str:
         "- server CPU µs/req: user + system CPU time of the server process (and its workers) "
         "during the run, per answered request; unlike req/s it does not depend on how the "
         "load generator and the server share the cores",
-        *(f"- note: {note}" for note in bench.notes),
         "",
         "| target | conns | req/s | ratio to baseline | p50 ms | p99 ms | p99 / baseline p99 "
         "| server CPU µs/req | non-2xx | errors |",
@@ -172,5 +171,4 @@ def as_json(bench: BenchRun, header: dict[str, str]) -> dict[str, Any]:
             "requests": list(bench.memory.requests), "rss_kib": list(bench.memory.rss_kib),
             "rps": bench.memory.rps},
         "goals": [{"goal": g, "measured": m, "verdict": v} for g, m, v in goals(bench, table)],
-        "notes": bench.notes,
     }

@@ -57,7 +57,6 @@ class BenchRun:
     results: dict[tuple[str, int], list[Result]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     memory: Memory | None = None
-    notes: list[str] = field(default_factory=list)
 
     def rounds_of(self, key: str, connections: int) -> list[Result]:
         return self.results.get((key, connections), [])
@@ -115,9 +114,6 @@ def start_servers(work: Path, selected: Sequence[Target], bench: BenchRun, stack
     if "api" in needed:
         started["api"] = stack.enter_context(servers.start_api(work, started["idp-rs256"].port))
         progress(f"started api on port {started['api'].port}")
-        if not servers.supports_option("resource_api", "--log-level"):
-            bench.notes.append("resource_api has no --log-level option; the bench starts it "
-                               "through `python -m bench.quiet` to turn its access log off.")
     return started
 
 

@@ -157,18 +157,11 @@ def start_idp(workdir: Path, name: str = "idp", *, signing_alg: str = "RS256",
 
 def start_api(workdir: Path, idp_port: int, name: str = "api", *,
               extra: tuple[str, ...] = (), access_log: bool = False) -> Server:
-    """``python -m resource_api`` trusting the idp on ``idp_port`` (its issuer uses localhost).
-
-    Access logging off: with ``--log-level WARNING`` when the API has that option, otherwise
-    through ``bench.quiet``, which sets the level before the API's own main runs.
-    """
-    args = ["--host", HOST, "--port", "0", "--authority", f"http://localhost:{idp_port}",
-            "--audience", "api1", "--scope", "api1", *extra]
-    if access_log:
-        return Server(name, ["-m", "resource_api", *args], workdir)
-    if supports_option("resource_api", "--log-level"):
-        return Server(name, ["-m", "resource_api", *args, "--log-level", "WARNING"], workdir)
-    return Server(name, ["-m", "bench.quiet", "resource_api", *args], workdir)
+    """``python -m resource_api`` trusting the idp on ``idp_port`` (its issuer uses localhost)."""
+    return Server(name, ["-m", "resource_api", "--host", HOST, "--port", "0",
+                         "--authority", f"http://localhost:{idp_port}", "--audience", "api1",
+                         "--scope", "api1", "--log-level", "INFO" if access_log else "WARNING",
+                         *extra], workdir)
 
 
 def start_hello(workdir: Path, name: str = "hello") -> Server:
