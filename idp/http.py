@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from .errors import NO_STORE, Headers, InvalidRequest, PayloadTooLarge
 
@@ -66,22 +66,24 @@ class Request:
         charset = _media_param(params, "charset")
         if charset is not None and charset.lower() != "utf-8":
             raise InvalidRequest("the body must be encoded in UTF-8")
-        body = self._read_body()
+        parts = [part for part in self._read_body().split(b"&") if part]
+        if len(parts) > MAX_FIELDS:
+            raise InvalidRequest(f"the body has more than {MAX_FIELDS} parameters")
+        form: dict[str, str] = {}
         try:
-            text = body.decode("utf-8")
-            pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS,
-                              encoding="utf-8", errors="strict")
+            for part in parts:
+                raw_name, _, raw_value = part.partition(b"=")
+                name = _form_decode(raw_name)
+                if name in form:
+                    raise InvalidRequest(f"parameter {_printable(name)} is repeated")
+                if len(raw_value) > MAX_FIELD_LENGTH * 3:  # before decoding: %XX is 3 bytes
+                    raise InvalidRequest(f"parameter {_printable(name)} is too long")
+                value = _form_decode(raw_value)
+                if len(value) > MAX_FIELD_LENGTH:
+                    raise InvalidRequest(f"parameter {_printable(name)} is too long")
+                form[name] = value
         except UnicodeDecodeError:
             raise InvalidRequest("the body is not valid UTF-8") from None
-        except ValueError:
-            raise InvalidRequest(f"the body has more than {MAX_FIELDS} parameters") from None
-        form: dict[str, str] = {}
-        for name, value in pairs:
-            if name in form:
-                raise InvalidRequest(f"parameter {_printable(name)} is repeated")
-            if len(value) > MAX_FIELD_LENGTH:
-                raise InvalidRequest(f"parameter {_printable(name)} is too long")
-            form[name] = value
         return {k: v for k, v in form.items() if v != ""}
 
     def _read_body(self) -> bytes:
@@ -98,6 +100,13 @@ class Request:
         if len(body) > MAX_BODY:
             raise PayloadTooLarge(f"the body is larger than {MAX_BODY} bytes")
         return body
+
+
+def _form_decode(raw: bytes) -> str:
+    """WHATWG application/x-www-form-urlencoded: '+' is a space, then %XX, then UTF-8."""
+    if b"%" not in raw and b"+" not in raw:
+        return raw.decode("utf-8")
+    return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
 
 
 def _media_param(params: str, wanted: str) -> str | None:

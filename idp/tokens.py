@@ -1,16 +1,20 @@
 """RFC 9068 access tokens: the one place the identity provider calls python-jose.
 
-The python-jose key object is built once per signing key, not per token: handing jose a PEM
-or JWK on every call costs a hundredfold in key parsing.
+The python-jose key object is built once per signing key, and the protected header, which
+never changes, is encoded once: handing jose a PEM or JWK on every call costs a hundredfold
+in key parsing, and re-encoding the header costs a JSON dump per token. The token is the JWS
+Compact Serialization of RFC 7515 §7.1: header.payload.signature, each base64url.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from collections.abc import Sequence
 
-from jose import jws
 from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
+from jose.utils import base64url_encode
 
 from .keys import SigningKey
 
@@ -24,7 +28,8 @@ class TokenSigner:
         self.issuer = issuer
         self.array_scope = scope_claim_format == "array"
         self._key = _JOSE_KEYS[key.alg](key.private_key, key.alg)
-        self._headers = {"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
+        header = {"alg": key.alg, "kid": key.kid, "typ": ACCESS_TOKEN_TYPE}  # RFC 7515 §4.1
+        self._header = base64url_encode(json.dumps(header, separators=(",", ":")).encode())
 
     def issue(
         self,
@@ -46,4 +51,7 @@ class TokenSigner:
             "exp": now + lifetime,
             "jti": secrets.token_urlsafe(16),
         }
-        return jws.sign(claims, self._key, headers=self._headers, algorithm=self.alg)
+        payload = base64url_encode(json.dumps(claims, separators=(",", ":")).encode())
+        signing_input = self._header + b"." + payload
+        signature = base64.urlsafe_b64encode(self._key.sign(signing_input)).rstrip(b"=")
+        return (signing_input + b"." + signature).decode("ascii")
