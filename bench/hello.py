@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"hello: listening on http://{args.host}:{serving.port_of(sockets)}", file=sys.stderr,
           flush=True)
-    return serving.serve(app, sockets, name="hello", threads=args.threads, workers=1,
+    return serving.serve(app, sockets, name="hello", threads=args.threads,
                          limits=SERVER_LIMITS)
 
 

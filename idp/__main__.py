@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def start(args: argparse.Namespace) -> int:
     try:
-        sockets = serving.bind(args.host, args.port)
+        sockets = serving.bind(args.host, args.port, copies=args.workers)
     except serving.ListenError as exc:
         print(f"idp: {exc}", file=sys.stderr)
         return 1
@@ -76,15 +76,13 @@ def start(args: argparse.Namespace) -> int:
         config = load_config(args.config, issuer) if args.config else default_config(issuer)
         app = make_app(config, key_dir=args.key_dir)
     except (ConfigError, KeyFileError, ValueError) as exc:
-        for sock in sockets:
-            sock.close()
+        serving.close(sockets)
         print(f"idp: {exc}", file=sys.stderr)
         return 2
     print(f"idp: listening on http://{args.host}:{port} with issuer {issuer} "
           f"(signing key {app.keyring.signing.kid}; {args.workers} process(es) of "
           f"{args.threads} threads)", file=sys.stderr, flush=True)
-    return serving.serve(app, sockets, name="idp", threads=args.threads, workers=args.workers,
-                         limits=SERVER_LIMITS)
+    return serving.serve(app, sockets, name="idp", threads=args.threads, limits=SERVER_LIMITS)
 
 
 def hash_secret() -> int:

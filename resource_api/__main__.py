@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:
-        sockets = serving.bind(args.host, args.port)
+        sockets = serving.bind(args.host, args.port, copies=args.workers)
     except serving.ListenError as exc:
         parser.exit(1, f"{parser.prog}: error: {exc}\n")
     print(f"resource_api: serving http://{args.host}:{serving.port_of(sockets)}/identity, "
@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"({args.workers} process(es) of {args.threads} threads)", file=sys.stderr, flush=True)
     # Each process fetches the keys at its start, so its first request finds them cached.
     return serving.serve(AccessLog(app), sockets, name="resource_api", threads=args.threads,
-                         workers=args.workers, limits=SERVER_LIMITS,
+                         limits=SERVER_LIMITS,
                          on_start=app.authority.prefetch)
 
 

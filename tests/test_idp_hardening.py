@@ -115,3 +115,14 @@ def test_unknown_client_costs_the_same_digest_comparisons_as_a_wrong_secret(monk
     calls.clear()
     app.post(TOKEN, {"grant_type": "client_credentials"}, headers=basic("client", "x"), status=401)
     assert unknown == calls == [32]
+
+
+def test_refusals_by_the_http_server_are_json_too(server):
+    port, _ = server
+    headers_only = token_request(b"").replace(b"Content-Length: 0", b"Content-Length: 100000")
+    status, response = raw_request(port, headers_only)
+    head, body = response.split(b"\r\n\r\n", 1)
+    assert status == 413
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body) == {"error": "invalid_request",
+                                "error_description": "the request body is too large"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -45,6 +46,33 @@ def test_workers_share_one_socket_and_one_key(tmp_path):
         kids = {token(port).split(".")[0] for _ in range(6)}
     assert len(kids) == 1  # every worker signs with the one key in the key directory
     assert [p.name for p in tmp_path.iterdir()] == ["signing-key-RS256.pem"]
+
+
+def worker_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+
+def test_connections_are_spread_over_the_workers(tmp_path):
+    with running("idp", "--workers", "2", "--key-dir", str(tmp_path)) as (port, process):
+        workers = wait_for(lambda: len(children(process.pid)) == 2 and children(process.pid))
+        before = {pid: worker_cpu(pid) for pid in workers}
+        # A burst of keep-alive connections, as a load balancer opens them: with one shared
+        # socket the first worker to wake accepted them all.
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
+        for connection in connections:
+            connection.connect()
+        for _ in range(4):
+            for connection in connections:
+                connection.request("POST", "/connect/token", "grant_type=client_credentials", {
+                    "Authorization": "Basic Y2xpZW50OnNlY3JldA==",
+                    "Content-Type": "application/x-www-form-urlencoded"})
+                assert connection.getresponse().read()
+        for connection in connections:
+            connection.close()
+        busy = [pid for pid in workers if worker_cpu(pid) > before[pid]]
+    assert len(busy) == 2
 
 
 def test_a_dead_worker_is_replaced(tmp_path):
