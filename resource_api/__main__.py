@@ -107,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"trusting tokens from {args.authority} for audience {args.audience} "
           f"({args.workers} process(es) of {args.threads} threads)", file=sys.stderr, flush=True)
     # Each process fetches the keys at its start, so its first request finds them cached.
-    return serving.serve(AccessLog(app), sockets, name="resource_api", threads=args.threads,
+    served = AccessLog(app) if log.isEnabledFor(logging.INFO) else app  # no cost when off
+    return serving.serve(served, sockets, name="resource_api", threads=args.threads,
                          limits=SERVER_LIMITS,
                          on_start=app.authority.prefetch)
 
