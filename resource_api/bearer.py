@@ -3,8 +3,12 @@
 Wrap any WSGI app: `BearerAuth(app, "https://idp.example", "api1", "api1")`. The token is
 read from the Authorization header only (RFC 6750 §2.1), validated per RFC 9068 §4
 (`tokens.py`), and its claims reach the app as `environ["oauth.claims"]` (a dict) with the
-raw token as `environ["oauth.access_token"]`. Everything else is answered here (RFC 6750
-§3) with a `WWW-Authenticate: Bearer realm="..."` challenge and a JSON body:
+raw token as `environ["oauth.access_token"]`. `environ["oauth.token_memo"]` is a dict the app
+may fill with work derived from the claims alone (a rendered body, say): it lives as long as
+the token's entry in the verified-token cache, never past the token's exp.
+
+Everything else is answered here (RFC 6750 §3) with a `WWW-Authenticate: Bearer realm="..."`
+challenge and a JSON body:
 
 | request                                 | status | challenge parameters               |
 | --------------------------------------- | ------ | ---------------------------------- |
@@ -90,7 +94,7 @@ class BearerAuth:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             token = bearer_token(environ)
-            claims = self.validator.validate(token)
+            claims, memo = self.validator.validate(token)
             if self.required_scope and not grants_scope(claims, self.required_scope):
                 raise InsufficientScope("the access token does not grant the required scope")
         except BearerError as error:
@@ -102,6 +106,7 @@ class BearerAuth:
         # A copy, so the app cannot change what the cache hands to the next request.
         environ["oauth.claims"] = dict(claims)
         environ["oauth.access_token"] = token
+        environ["oauth.token_memo"] = memo
         return self.app(environ, start_response)
 
     def _challenge(

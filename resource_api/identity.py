@@ -33,19 +33,33 @@ def claim_list(claims: Mapping[str, Any]) -> list[dict[str, str]]:
     return entries
 
 
+def _claims_body(environ: dict[str, Any]) -> bytes:
+    """The rendered claims, memoised per token (the filter bounds the memo's life)."""
+    memo = environ.get("oauth.token_memo")
+    data = memo.get("identity") if memo is not None else None
+    if data is None:
+        data = json.dumps(claim_list(environ.get("oauth.claims", {}))).encode("ascii")
+        if memo is not None:
+            memo["identity"] = data
+    return data
+
+
 def identity_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """RFC 9110 §15.5.5 / §15.5.6: GET /identity, else 404 or 405 with Allow."""
     method = environ["REQUEST_METHOD"]
+    extra: list[tuple[str, str]] = []
     if environ.get("PATH_INFO") != "/identity":
-        status, extra = "404 Not Found", []
-        body: Any = {"error": "not_found", "error_description": "the only resource is /identity"}
+        status = "404 Not Found"
+        data = _error("not_found", "the only resource is /identity")
     elif method not in ("GET", "HEAD"):
         status, extra = "405 Method Not Allowed", [("Allow", ALLOW)]
-        body = {"error": "method_not_allowed", "error_description": f"use {ALLOW}"}
+        data = _error("method_not_allowed", f"use {ALLOW}")
     else:
-        status, extra = "200 OK", []
-        body = claim_list(environ.get("oauth.claims", {}))
-    data = json.dumps(body).encode("ascii")
+        status, data = "200 OK", _claims_body(environ)
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]
     start_response(status, headers)
     return [b"" if method == "HEAD" else data]
+
+
+def _error(code: str, description: str) -> bytes:
+    return json.dumps({"error": code, "error_description": description}).encode("ascii")

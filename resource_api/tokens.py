@@ -24,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from jose import jwk, jws
 from jose.backends.base import Key
@@ -175,6 +175,14 @@ class KeySource(Protocol):
     def lookup(self, kid: str) -> tuple[Snapshot, Slot | None]: ...
 
 
+class Verified(NamedTuple):
+    """A valid token's claims (not to be mutated), and a memo for work derived from them that
+    lives exactly as long as the claims' cache entry (never past the token's exp)."""
+
+    claims: dict[str, Any]
+    memo: dict[str, Any]
+
+
 class _Cache:
     """Bounded LRU of verified claims, safe for waitress's threads.
 
@@ -184,10 +192,10 @@ class _Cache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[bytes, tuple[float, object, dict[str, Any]]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[float, object, Verified]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, digest: bytes, now: float, generation: object) -> dict[str, Any] | None:
+    def get(self, digest: bytes, now: float, generation: object) -> Verified | None:
         with self._lock:
             entry = self._entries.get(digest)
             if entry is None:
@@ -198,9 +206,9 @@ class _Cache:
             self._entries.move_to_end(digest)
             return entry[2]
 
-    def put(self, digest: bytes, exp: float, generation: object, claims: dict[str, Any]) -> None:
+    def put(self, digest: bytes, exp: float, generation: object, verified: Verified) -> None:
         with self._lock:
-            self._entries[digest] = (exp, generation, claims)
+            self._entries[digest] = (exp, generation, verified)
             self._entries.move_to_end(digest)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
@@ -233,9 +241,9 @@ class AccessTokenValidator:
         self.cache = _Cache(cache_size)
         self.now = now
 
-    def validate(self, token: str) -> dict[str, Any]:
-        """Return the claims of a valid token (the caller must not mutate them), or raise
-        InvalidToken; raises AuthorityUnavailable when no keys can be had."""
+    def validate(self, token: str) -> Verified:
+        """Return the claims of a valid token with their memo, or raise InvalidToken;
+        raises AuthorityUnavailable when no keys can be had."""
         if len(token) > self.max_length:
             raise InvalidToken("the access token is too long")
         now = self.now()
@@ -258,9 +266,10 @@ class AccessTokenValidator:
         )
         if reason:
             raise InvalidToken(reason)
+        verified = Verified(claims, {})
         if self.cache.size:
-            self.cache.put(digest, claims["exp"], snapshot.generation, claims)
-        return claims
+            self.cache.put(digest, claims["exp"], snapshot.generation, verified)
+        return verified
 
     def _verified_claims(self, token: str, key: Key) -> dict[str, Any]:
         """RFC 7515 §5.2: verify with the one key for the header's kid and alg, then parse."""

@@ -219,3 +219,35 @@ def test_error_descriptions_outside_rfc6750_characters_are_refused():
 def test_hmac_algorithms_cannot_be_configured():
     with pytest.raises(ValueError, match="algorithms"):
         make_app(ISSUER, fetch=FakeAuthority(), algorithms=("RS256", "HS256"))
+
+
+def _memo_seen(now=None):
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ["oauth.token_memo"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    options = {"now": now} if now else {}
+    filtered = BearerAuth(app, ISSUER, AUDIENCE, "api1", fetch=FakeAuthority(), **options)
+    return webtest.TestApp(filtered, lint=True), seen
+
+
+def test_token_memo_is_shared_by_requests_with_the_same_token():
+    client, seen = _memo_seen()
+    token, other = mint(claims(jti="a")), mint(claims(jti="b"))
+    for each in (token, token, other):
+        client.get("/", headers=bearer(each))
+    assert seen[0] is seen[1]
+    assert seen[2] is not seen[0]
+
+
+def test_token_memo_does_not_outlive_the_token_exp():
+    clock = [1_700_000_000.0]
+    client, seen = _memo_seen(now=lambda: clock[0])
+    token = mint(claims(iat=1_700_000_000, nbf=1_700_000_000, exp=1_700_000_100))
+    client.get("/", headers=bearer(token))
+    clock[0] = 1_700_000_100.0  # at exp: still within the leeway, so valid, but not cached
+    client.get("/", headers=bearer(token))
+    assert seen[1] is not seen[0]
