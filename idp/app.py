@@ -62,16 +62,16 @@ class IdentityProvider:
             methods.extend(["GET", "HEAD"] if method == "GET" else [method])
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        started = time.perf_counter()
+        timed = access_log.isEnabledFor(logging.INFO)
+        started = time.perf_counter() if timed else 0.0
         request = Request.from_environ(environ)
         status, headers, body = self.respond(request)
         headers.append(("Content-Length", str(len(body))))
-        if request.method == "HEAD":
-            body = b""
         start_response(status_line(status), headers)
-        access_log.info('%s "%s %s" %s %.1fms', request.remote_addr, request.method,
-                        request.path[:200], status, (time.perf_counter() - started) * 1000)
-        return [body]
+        if timed:
+            access_log.info('%s "%s %s" %s %.1fms', request.remote_addr, request.method,
+                            request.path[:200], status, (time.perf_counter() - started) * 1000)
+        return [b"" if request.method == "HEAD" else body]
 
     def respond(self, request: Request) -> tuple[int, list[tuple[str, str]], bytes]:
         try:

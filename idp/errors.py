@@ -116,5 +116,8 @@ def render(exc: HTTPError) -> tuple[int, Headers, bytes]:
     return exc.status, [("Content-Type", "application/json"), *NO_STORE, *exc.headers], body
 
 
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
 def status_line(code: int) -> str:
-    return f"{code} {HTTPStatus(code).phrase}"
+    return _STATUS_LINES[code]
