@@ -4,13 +4,15 @@ RFC 6749 §10.10: the server MUST prevent guessing of client credentials. After 
 key must wait, and the wait doubles with every further failure up to ``max_delay``. A success
 or ``forget_after`` seconds without failures clears the key. Keying on the source address too
 means an attacker elsewhere cannot lock a legitimate client out; the table is bounded (least
-recently used keys are dropped), so spraying client ids cannot exhaust memory.
+recently used keys are dropped) and client ids are kept as 16-byte digests, so spraying long
+client ids cannot exhaust memory.
 
 Built for concurrent use: one lock guards the table (waitress serves from threads).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -43,24 +45,25 @@ class FailureThrottle:
         self.forget_after = forget_after
         self.max_keys = max_keys
         self.clock = clock
-        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._entries: OrderedDict[tuple[bytes, str], _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
     def retry_after(self, client_id: str, address: str) -> int:
         """Whole seconds the key must still wait (0: go ahead)."""
         now = self.clock()
+        key = _key(client_id, address)
         with self._lock:
-            entry = self._entries.get((client_id, address))
+            entry = self._entries.get(key)
             if entry is None:
                 return 0
             if now - entry.last_failure > self.forget_after:
-                del self._entries[(client_id, address)]
+                del self._entries[key]
                 return 0
             return max(0, math.ceil(entry.blocked_until - now))
 
     def failed(self, client_id: str, address: str) -> None:
         now = self.clock()
-        key = (client_id, address)
+        key = _key(client_id, address)
         with self._lock:
             entry = self._entries.pop(key, None)
             if entry is None or now - entry.last_failure > self.forget_after:
@@ -77,4 +80,8 @@ class FailureThrottle:
 
     def succeeded(self, client_id: str, address: str) -> None:
         with self._lock:
-            self._entries.pop((client_id, address), None)
+            self._entries.pop(_key(client_id, address), None)
+
+
+def _key(client_id: str, address: str) -> tuple[bytes, str]:
+    return hashlib.blake2b(client_id.encode("utf-8", "surrogatepass"), digest_size=16).digest(), address

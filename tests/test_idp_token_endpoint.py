@@ -348,3 +348,11 @@ def test_throttle_is_per_source_address():
         app.post(TOKEN, FORM, headers=basic("client", "wrong"), extra_environ=attacker, status="*")
     assert app.post(TOKEN, FORM, headers=basic("client", "secret"),
                     extra_environ={"REMOTE_ADDR": "192.0.2.2"}).status_int == 200
+
+
+def test_throttle_memory_is_bounded_whatever_the_client_ids():
+    throttle = FailureThrottle(max_keys=100)
+    for i in range(1000):
+        throttle.failed(f"{i}" + "x" * 10_000, "192.0.2.1")
+    assert len(throttle._entries) == 100
+    assert all(len(digest) == 16 for digest, _ in throttle._entries)
