@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--key-dir", default="keys", metavar="DIR",
                         help="where the signing key is created and kept (./keys)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes sharing the listening socket (1)")
+                        help="processes serving the port (1)")
     parser.add_argument("--threads", type=int, default=8, help="threads per process (8)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
                         help="INFO logs one line per request (INFO)")

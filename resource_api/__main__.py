@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         "--leeway", type=float, default=60.0, help="seconds of clock skew accepted (%(default)s)"
     )
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes sharing the listening socket (%(default)s)")
+                        help="processes serving the port (%(default)s)")
     parser.add_argument("--threads", type=int, default=8, help="threads per process (%(default)s)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
                         help="INFO logs one line per request (%(default)s)")
