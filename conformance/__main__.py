@@ -18,7 +18,7 @@ from conformance.result import Status
 from conformance.runner import all_checks, run_check
 from conformance.transport import DEFAULT_TIMEOUT, LiveTransport, TransportError
 
-EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE = 1, 2, 3
+EXIT_FAILED, EXIT_INCOMPLETE = 1, 3  # 2, bad arguments, is argparse's own
 
 
 def _url(text: str) -> str:

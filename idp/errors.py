@@ -94,10 +94,6 @@ class InvalidClient(OAuthError):
         super().__init__(description, [("WWW-Authenticate", f'Basic realm="{realm}", charset="UTF-8"')])
 
 
-class InvalidGrant(OAuthError):
-    error = "invalid_grant"
-
-
 class UnauthorizedClient(OAuthError):
     error = "unauthorized_client"
 
