@@ -7,12 +7,17 @@ import base64
 import getpass
 import hashlib
 import sys
+from pathlib import Path
 
 import serving
 
-from . import make_app
-from .config import ConfigError, check_issuer, default_config, load_config
+from .app import IdentityProvider
+from .cli_store import add_store_arguments, open_configured
+from .config import ConfigError, check_issuer, default_config
+from .config_file import load_config
+from .key_encryption import KeyEncryptionError
 from .keys import KeyFileError
+from .store import StoreConfigError, StoreUnavailable
 
 # Deliberate limits: a token request is a few hundred bytes (waitress defaults to 1 GiB bodies).
 SERVER_LIMITS = {
@@ -33,8 +38,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--issuer", help="issuer URL (default http://localhost:<port>)")
     parser.add_argument("--config", metavar="FILE", help="clients and resources, .json or .toml "
                         "(default: the quickstart's client 'client' and scope 'api1')")
+    add_store_arguments(parser)
     parser.add_argument("--key-dir", default="keys", metavar="DIR",
-                        help="where the signing key is created and kept (./keys)")
+                        help="key files from before the store: each PEM private key there is "
+                        "imported into the store once; signing-key-<ALG>.pem as the signing "
+                        "key (./keys)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes serving the port (1)")
     parser.add_argument("--threads", type=int, default=8, help="threads per process (8)")
@@ -52,6 +60,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        from .key_commands import main as keys_main
+
+        return keys_main(argv[1:])
     args = parse_args(argv)
     serving.configure(args.log_level)
     if args.hash_secret:
@@ -70,19 +83,44 @@ def start(args: argparse.Namespace) -> int:
         print(f"idp: {exc}", file=sys.stderr)
         return 1
     port = serving.port_of(sockets)
-    issuer = args.issuer or f"http://localhost:{port}"
     try:
-        check_issuer(issuer)
-        config = load_config(args.config, issuer) if args.config else default_config(issuer)
-        app = make_app(config, key_dir=args.key_dir)
-    except (ConfigError, KeyFileError, ValueError) as exc:
+        app = build(args, default_issuer=f"http://localhost:{port}")
+    except StoreUnavailable as exc:
+        serving.close(sockets)
+        print(f"idp: {exc}", file=sys.stderr)
+        return 1
+    except (ConfigError, KeyFileError, KeyEncryptionError, StoreConfigError, ValueError,
+            RuntimeError) as exc:
         serving.close(sockets)
         print(f"idp: {exc}", file=sys.stderr)
         return 2
-    print(f"idp: listening on http://{args.host}:{port} with issuer {issuer} "
-          f"(signing key {app.keyring.signing.kid}; {args.workers} process(es) of "
-          f"{args.threads} threads)", file=sys.stderr, flush=True)
-    return serving.serve(app, sockets, name="idp", threads=args.threads, limits=SERVER_LIMITS)
+    view = app.keys.view()
+    print(f"idp: listening on http://{args.host}:{port} with issuer {app.config.issuer} "
+          f"(store {app.store.url}; signing key {view.signer.kid if view.signer else '(none)'}; "
+          f"{args.workers} process(es) of {args.threads} threads)", file=sys.stderr, flush=True)
+    app.store.close()  # connections must not cross the fork into the workers
+    return serving.serve(app, sockets, name="idp", threads=args.threads, limits=SERVER_LIMITS,
+                         on_start=app.start)
+
+
+def build(args: argparse.Namespace, default_issuer: str) -> IdentityProvider:
+    """Configuration, store, keys: everything checked before the first request."""
+    if args.issuer is not None:
+        check_issuer(args.issuer)
+    if args.config:
+        config = load_config(args.config, args.issuer, default_issuer=default_issuer)
+    else:
+        config = default_config(args.issuer or default_issuer)
+    store, kek = open_configured(args)
+    try:
+        store.migrate()
+        app = IdentityProvider(config, store, kek)
+        for sentence in app.keys.bootstrap(Path(args.key_dir)):
+            print(f"idp: key directory: {sentence}", file=sys.stderr)
+    except BaseException:
+        store.close()
+        raise
+    return app
 
 
 def hash_secret() -> int:

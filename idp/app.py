@@ -2,7 +2,9 @@
 
 Routes are exact paths under the issuer's path; GET routes also answer HEAD (RFC 9110 §9.3.2).
 An unknown path is 404; a known path with another method is 405 with Allow. Only this module
-calls start_response.
+calls start_response. A store that cannot be reached is answered 503 with Retry-After, never
+500; a request that does not need the store (discovery, JWKS, a JWT for a client with a
+correct secret) does not notice.
 """
 
 from __future__ import annotations
@@ -11,55 +13,105 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 
+from .assertions import AssertionVerifier
+from .background import Background
+from .client_auth import Authenticator
+from .client_keys import ClientKeys
 from .config import Config
 from .discovery import (
+    API_AUTH_METHODS,
+    CLIENT_AUTH_METHODS,
+    INTROSPECTION_PATH,
     JWKS_PATH,
     OIDC_PATH,
     RFC8414_PATH,
+    REVOCATION_PATH,
     TOKEN_PATH,
+    JWKSDocument,
     StaticJSON,
     base_path,
     metadata,
 )
-from .errors import HTTPError, MethodNotAllowed, NotFound, ServerError, render, status_line
+from .dpop import DPoPChecker
+from .errors import (
+    HTTPError,
+    MethodNotAllowed,
+    NotFound,
+    ServerError,
+    TemporarilyUnavailable,
+    render,
+    status_line,
+)
 from .http import Request, Response
-from .keys import KeyRing
-from .throttle import FailureThrottle
+from .introspection import IntrospectionEndpoint
+from .key_encryption import KeyEncryptionKey
+from .keyset import KeyManager
+from .revocation import RevocationEndpoint
+from .store import Store, StoreUnavailable, ThrottlePolicy
+from .throttle import Throttle
 from .token_endpoint import TokenEndpoint
-from .tokens import TokenSigner
 
 Handler = Callable[[Request], Response]
 log = logging.getLogger("idp")
 access_log = logging.getLogger("idp.access")
 
-DISCOVERY_MAX_AGE = 3600  # seconds clients may cache metadata and keys
+DISCOVERY_MAX_AGE = 3600  # seconds clients may cache the metadata
+PURGE_INTERVAL = 60.0     # seconds between purges of expired rows, per process
+_PATH_SAFE = "/;:@&=+$,-_.!~*'()"  # CWE-117: everything else in a logged path is %-encoded
 
 
 class IdentityProvider:
     def __init__(
         self,
         config: Config,
-        keyring: KeyRing,
+        store: Store,
+        kek: KeyEncryptionKey,
         *,
         clock: Callable[[], float] = time.time,
-        throttle: FailureThrottle | None = None,
+        throttle_policy: ThrottlePolicy | None = None,
+        client_keys: ClientKeys | None = None,
+        poll_interval: float = 5.0,
     ) -> None:
+        self.config = config
+        self.store = store
+        self.keys = KeyManager(store, kek, config, clock=clock, poll_interval=poll_interval)
+        throttle = Throttle(store, kek.derive("throttle credential mac"), throttle_policy, clock)
+        assertions = AssertionVerifier(config, store, client_keys or ClientKeys(), clock=clock)
+        clients = {client.client_id: client for client in config.clients}
+        apis = {api.name: api for api in config.api_resources if api.secrets}
+        authenticate_client = Authenticator(clients, CLIENT_AUTH_METHODS, config.issuer, throttle,
+                                            assertions)
+        authenticate_api = Authenticator(apis, API_AUTH_METHODS, config.issuer, throttle)
+        nonce_key = kek.derive("dpop nonce") if config.dpop_nonce else None
+        dpop = DPoPChecker(config.issuer + TOKEN_PATH, store, nonce_key=nonce_key, clock=clock)
         base = base_path(config.issuer)
         document = StaticJSON(metadata(config), DISCOVERY_MAX_AGE)
-        signer = TokenSigner(keyring.signing, config.issuer, config.scope_claim_format)
-        self.keyring = keyring
         self.routes: dict[tuple[str, str], Handler] = {
             ("GET", base + OIDC_PATH): document,
             ("GET", RFC8414_PATH + base): document,  # RFC 8414 §3: well-known before the path
-            ("GET", base + JWKS_PATH): StaticJSON(keyring.jwks(), DISCOVERY_MAX_AGE),
-            ("POST", base + TOKEN_PATH): TokenEndpoint(
-                config, signer, throttle or FailureThrottle(), clock),
+            ("GET", base + JWKS_PATH): JWKSDocument(lambda: self.keys.view().jwks_body,
+                                                    config.jwks_max_age()),
+            ("POST", base + TOKEN_PATH): TokenEndpoint(config, self.keys, authenticate_client,
+                                                       store, dpop, clock),
+            ("POST", base + INTROSPECTION_PATH): IntrospectionEndpoint(
+                config, self.keys, authenticate_api, store, clock),
+            ("POST", base + REVOCATION_PATH): RevocationEndpoint(
+                config, self.keys, authenticate_client, store, throttle, clock),
         }
         self.allowed: dict[str, list[str]] = {}
         for method, path in self.routes:
             methods = self.allowed.setdefault(path, [])
             methods.extend(["GET", "HEAD"] if method == "GET" else [method])
+        self.background = Background()
+        self.background.every(poll_interval, "following the store's signing keys", self.keys.poll)
+        self.background.every(PURGE_INTERVAL, "purging expired rows from the store",
+                              lambda: store.purge(clock()))
+
+    def start(self) -> None:
+        """Start this process's background work (call it in every serving process)."""
+        self.background.start()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         timed = access_log.isEnabledFor(logging.INFO)
@@ -70,7 +122,8 @@ class IdentityProvider:
         start_response(status_line(status), headers)
         if timed:
             access_log.info('%s "%s %s" %s %.1fms', request.remote_addr, request.method,
-                            request.path[:200], status, (time.perf_counter() - started) * 1000)
+                            loggable_path(request.path), status,
+                            (time.perf_counter() - started) * 1000)
         return [b"" if request.method == "HEAD" else body]
 
     def respond(self, request: Request) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -79,8 +132,13 @@ class IdentityProvider:
             return status, list(headers), body
         except HTTPError as exc:
             error = exc
+        except StoreUnavailable as exc:
+            log.warning("answering 503 to %s %s: %s", request.method,
+                        loggable_path(request.path), exc)
+            error = TemporarilyUnavailable("the server's store is unavailable; retry later")
         except Exception:
-            log.exception("unexpected error handling %s %s", request.method, request.path[:200])
+            log.exception("unexpected error handling %s %s", request.method,
+                          loggable_path(request.path))
             error = ServerError("the server could not handle the request")
         return render(error)
 
@@ -93,3 +151,9 @@ class IdentityProvider:
                 raise NotFound("no such endpoint")
             raise MethodNotAllowed(allowed)
         return handler(request)
+
+
+def loggable_path(path: str) -> str:
+    """The path percent-encoded again, so a log line cannot be forged with CR, LF or terminal
+    escapes (CWE-117), and cut to a bounded length."""
+    return quote(path[:200], safe=_PATH_SAFE)

@@ -1,8 +1,15 @@
-"""Client authentication: client_secret_basic and client_secret_post (RFC 6749 §2.3.1).
+"""Client authentication (RFC 6749 §2.3): how a caller proves who it is, for every endpoint.
 
-Exactly one method per request (RFC 6749 §2.3). Secrets are compared as SHA-256 digests in
-constant time; an unknown client is checked against a dummy digest so that it costs the same
-and answers the same as a wrong secret.
+A short table of methods. ``presented`` is the parser: it finds the one method a request uses
+(RFC 6749 §2.3: exactly one per request) and what it presents; ``Authenticator`` is the
+validator: it checks that against the party's secrets or keys, throttles guessing, and
+returns the party or raises invalid_client. The token and revocation endpoints authenticate
+clients; the introspection endpoint authenticates API resources with the same code.
+
+- client_secret_basic, client_secret_post (RFC 6749 §2.3.1, App. B): SHA-256 digests compared
+  in constant time; an unknown party is checked against a dummy digest so that it costs the
+  same and answers the same as a wrong secret.
+- private_key_jwt (RFC 7523 §2.2, RFC 7521 §4.2): ``assertions.py``.
 """
 
 from __future__ import annotations
@@ -12,55 +19,94 @@ import binascii
 import hashlib
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import unquote_plus
 
-from .config import Client
+from .assertions import AssertionRefused, assertion_subject
+from .config import Secret
 from .errors import InvalidClient, InvalidRequest
 from .http import Request
+from .throttle import Throttle
 
 log = logging.getLogger("idp.client_auth")
+
+SECRET_BASIC = "client_secret_basic"
+SECRET_POST = "client_secret_post"
+PRIVATE_KEY_JWT = "private_key_jwt"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC 7523 §2.2
 
 _DUMMY_DIGEST = hashlib.sha256(b"no such client").digest()
 
 
+class Party(Protocol):
+    """A client, or an API resource calling the introspection endpoint."""
+
+    secrets: tuple[Secret, ...]
+
+
 @dataclass(frozen=True)
-class Credentials:
-    client_id: str
-    secret: str | None
-    method: str  # "client_secret_basic" or "client_secret_post"
+class Presented:
+    """What a request presents to authenticate, by the one method it uses."""
+
+    party_id: str
+    method: str
+    secret: str | None = None
+    assertion: str | None = None
+
+
+class AssertionCheck(Protocol):
+    def __call__(self, client_id: str, assertion: str) -> None: ...
 
 
 class BasicError(ValueError):
     """The Authorization header is not usable Basic credentials."""
 
 
-def extract_credentials(request: Request, form: dict[str, str], realm: str) -> Credentials | None:
-    """RFC 6749 §2.3.1: credentials from the Authorization header or the body, never both.
+def presented(request: Request, form: Mapping[str, str], realm: str) -> Presented | None:
+    """RFC 6749 §2.3: the credentials of the one method the request uses, or None.
 
     RFC 6749 §5.2: an Authorization header we cannot use is a failed client authentication,
     answered with 401 and a challenge; the description says what was wrong with it.
     """
     authorization = request.header("Authorization")
-    in_body = "client_secret" in form
+    in_body = [name for name in ("client_secret", "client_assertion") if name in form]
+    if "client_assertion_type" in form and "client_assertion" not in in_body:
+        in_body.append("client_assertion")
     if authorization is not None:
         if in_body:
             raise InvalidRequest("use one client authentication method, not Basic and the body both")
         try:
-            credentials = parse_basic(authorization)
+            found = parse_basic(authorization)
         except BasicError as exc:
             raise InvalidClient(str(exc), realm) from None
-        if "client_id" in form and form["client_id"] != credentials.client_id:
+        if "client_id" in form and form["client_id"] != found.party_id:
             raise InvalidRequest("client_id in the body differs from the Basic credentials")
-        return credentials
+        return found
+    if len(in_body) > 1:
+        raise InvalidRequest("use one client authentication method, not a secret and an assertion")
+    if in_body == ["client_assertion"]:
+        return _assertion(form)
     if "client_id" in form:
-        return Credentials(form["client_id"], form.get("client_secret"), "client_secret_post")
+        return Presented(form["client_id"], SECRET_POST, secret=form.get("client_secret"))
     if in_body:
         raise InvalidRequest("client_secret was sent without client_id")
     return None
 
 
-def parse_basic(header: str) -> Credentials:
+def _assertion(form: Mapping[str, str]) -> Presented:
+    """RFC 7521 §4.2: both parameters; the client is the assertion's subject, and a client_id
+    sent beside it must be the same (checked once the assertion is read)."""
+    kind, assertion = form.get("client_assertion_type"), form.get("client_assertion")
+    if kind is None or assertion is None:
+        raise InvalidRequest("client_assertion and client_assertion_type go together")
+    if kind != JWT_BEARER:
+        raise InvalidRequest(f"client_assertion_type must be {JWT_BEARER}")
+    return Presented(form.get("client_id", ""), PRIVATE_KEY_JWT, assertion=assertion)
+
+
+def parse_basic(header: str) -> Presented:
     """RFC 7617 §2 with RFC 6749 §2.3.1 and App. B: id and secret are form-urlencoded first."""
     scheme, _, encoded = header.strip().partition(" ")
     if scheme.lower() != "basic":
@@ -79,38 +125,74 @@ def parse_basic(header: str) -> Credentials:
         raise BasicError("the Basic credentials are not form-urlencoded UTF-8") from None
     if not client_id:
         raise BasicError("the Basic credentials have an empty client id")
-    return Credentials(client_id, secret, "client_secret_basic")
+    return Presented(client_id, SECRET_BASIC, secret=secret)
 
 
-def secret_matches(client: Client | None, secret: str | None) -> bool:
-    """Constant-time digest comparison, the same work whether or not the client exists."""
-    presented = hashlib.sha256((secret or "").encode("utf-8")).digest()
-    digests = [s.sha256 for s in client.secrets] if client else [_DUMMY_DIGEST]
+def secret_matches(party: Party | None, secret: str | None) -> bool:
+    """Constant-time digest comparison, the same work whether or not the party exists."""
+    presented_digest = hashlib.sha256((secret or "").encode("utf-8", "surrogatepass")).digest()
+    digests = [s.sha256 for s in party.secrets] if party else [_DUMMY_DIGEST]
     matched = False
     for digest in digests:
-        matched |= hmac.compare_digest(presented, digest)
-    return matched and client is not None and secret is not None
+        matched |= hmac.compare_digest(presented_digest, digest)
+    return matched and party is not None and secret is not None
 
 
-def authenticate(credentials: Credentials | None, clients: dict[str, Client], realm: str) -> Client:
-    """RFC 6749 §2.3.1 and §5.2: the authenticated client, or invalid_client.
+class Authenticator:
+    """RFC 6749 §2.3 and §5.2 for one endpoint: the authenticated party, or invalid_client.
 
     The wire says only "client authentication failed"; the reason goes to the log.
     """
-    if credentials is None:
-        raise InvalidClient("client authentication is required", realm)
-    client = clients.get(credentials.client_id)
-    if client is not None and not client.enabled:
-        client = None
-    matched = secret_matches(client, credentials.secret)  # always run: equal cost either way
-    if client is not None and matched:
-        return client
-    reason = "unknown or disabled client" if client is None else (
-        "no secret sent" if credentials.secret is None else "wrong secret")
-    log.info("client authentication failed for client_id=%s via %s: %s",
-             _loggable(credentials.client_id), credentials.method, reason)
-    raise InvalidClient("client authentication failed", realm)
 
+    def __init__(self, parties: Mapping[str, Party], methods: tuple[str, ...], realm: str,
+                 throttle: Throttle, assertions: AssertionCheck | None = None) -> None:
+        self.parties = parties
+        self.methods = methods
+        self.realm = realm
+        self.throttle = throttle
+        self.assertions = assertions
 
-def _loggable(text: str, limit: int = 64) -> str:
-    return repr(text[:limit])
+    def __call__(self, request: Request, form: Mapping[str, str]) -> Party:
+        found = presented(request, form, self.realm)
+        if found is None:
+            raise InvalidClient("client authentication is required", self.realm)
+        if found.method not in self.methods:
+            self._refuse(found, "method not accepted here")
+        if found.method == PRIVATE_KEY_JWT:
+            return self._by_assertion(found)
+        return self._by_secret(found, request.remote_addr)
+
+    def _by_secret(self, found: Presented, address: str) -> Party:
+        party = self.parties.get(found.party_id)
+        if party is not None and not getattr(party, "enabled", True):
+            party = None
+        matched = secret_matches(party, found.secret)  # always run: equal cost either way
+        if party is not None and matched:
+            self.throttle.admit(found.party_id, address)
+            return party
+        if party is not None and found.secret is not None:
+            self.throttle.failed(found.party_id, address, found.secret)
+        reason = "unknown or disabled" if party is None else (
+            "no secret sent" if found.secret is None else "wrong secret")
+        self._refuse(found, reason)
+
+    def _by_assertion(self, found: Presented) -> Party:
+        try:
+            client_id = assertion_subject(found.assertion)
+        except AssertionRefused as exc:
+            self._refuse(found, str(exc))
+        if found.party_id and found.party_id != client_id:
+            raise InvalidRequest("client_id differs from the client assertion's subject")
+        party = self.parties.get(client_id)
+        if party is None or not getattr(party, "enabled", True) or self.assertions is None:
+            self._refuse(Presented(client_id, found.method), "unknown or disabled")
+        try:
+            self.assertions(party, found.assertion)
+        except AssertionRefused as exc:
+            self._refuse(Presented(client_id, found.method), str(exc))
+        return party
+
+    def _refuse(self, found: Presented, reason: str) -> None:
+        log.info("client authentication failed for client_id=%r via %s: %s",
+                 found.party_id[:64], found.method, reason)
+        raise InvalidClient("client authentication failed", self.realm)

@@ -65,6 +65,17 @@ class TooManyRequests(HTTPError):
         )
 
 
+class TemporarilyUnavailable(HTTPError):
+    """A store or network dependency failed: 503 with Retry-After; the server recovers by
+    itself. RFC 6749 §4.1.2.1 names the error code."""
+
+    status = 503
+    error = "temporarily_unavailable"
+
+    def __init__(self, description: str, retry_after: int = 5) -> None:
+        super().__init__(description, [("Retry-After", str(retry_after))])
+
+
 class ServerError(HTTPError):
     status = 500
     error = "server_error"
@@ -104,6 +115,27 @@ class UnsupportedGrantType(OAuthError):
 
 class InvalidScope(OAuthError):
     error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the requested resource is invalid, unknown or not allowed."""
+
+    error = "invalid_target"
+
+
+class InvalidDPoPProof(OAuthError):
+    """RFC 9449 §5: the DPoP proof is invalid."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDPoPNonce(OAuthError):
+    """RFC 9449 §8: the proof must carry the server's nonce, sent in DPoP-Nonce."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, description: str, nonce: str) -> None:
+        super().__init__(description, [("DPoP-Nonce", nonce)])
 
 
 def render(exc: HTTPError) -> tuple[int, Headers, bytes]:

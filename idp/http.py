@@ -20,6 +20,15 @@ MAX_FIELDS = 32             # RFC 6749 §4.4.2 needs three; room for extensions
 MAX_FIELD_LENGTH = 1024     # any single parameter value
 
 
+class Form(dict[str, str]):
+    """Form parameters by name; ``repeated`` holds every value of a repeatable parameter that
+    was sent more than once."""
+
+    def __init__(self, values: dict[str, str], repeated: dict[str, list[str]] | None = None) -> None:
+        super().__init__(values)
+        self.repeated = repeated or {}
+
+
 @dataclass
 class Request:
     environ: dict[str, Any]
@@ -55,8 +64,10 @@ class Request:
         except ValueError:
             raise InvalidRequest("the query string has too many parameters") from None
 
-    def read_form(self) -> dict[str, str]:
-        """RFC 6749 §3.2 and App. B: a urlencoded UTF-8 body, each parameter at most once.
+    def read_form(self, repeatable: frozenset[str] = frozenset()) -> Form:
+        """RFC 6749 §3.2 and App. B: a urlencoded UTF-8 body, each parameter at most once,
+        except the ``repeatable`` ones, whose further values go to ``Form.repeated`` for the
+        endpoint to refuse in its own words (RFC 8707's resource: invalid_target).
 
         RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
         """
@@ -70,21 +81,25 @@ class Request:
         if len(parts) > MAX_FIELDS:
             raise InvalidRequest(f"the body has more than {MAX_FIELDS} parameters")
         form: dict[str, str] = {}
+        repeated: dict[str, list[str]] = {}
         try:
             for part in parts:
                 raw_name, _, raw_value = part.partition(b"=")
                 name = _form_decode(raw_name)
-                if name in form:
+                if name in form and name not in repeatable:
                     raise InvalidRequest(f"parameter {_printable(name)} is repeated")
                 if len(raw_value) > MAX_FIELD_LENGTH * 3:  # before decoding: %XX is 3 bytes
                     raise InvalidRequest(f"parameter {_printable(name)} is too long")
                 value = _form_decode(raw_value)
                 if len(value) > MAX_FIELD_LENGTH:
                     raise InvalidRequest(f"parameter {_printable(name)} is too long")
-                form[name] = value
+                if name in form:
+                    repeated.setdefault(name, [form[name]]).append(value)
+                else:
+                    form[name] = value
         except UnicodeDecodeError:
             raise InvalidRequest("the body is not valid UTF-8") from None
-        return {k: v for k, v in form.items() if v != ""}
+        return Form({k: v for k, v in form.items() if v != ""}, repeated)
 
     def _read_body(self) -> bytes:
         length_header = self.environ.get("CONTENT_LENGTH") or ""

@@ -1,10 +1,10 @@
-"""The signing key: created at first start, kept, published as a JWK (RFC 7517, RFC 7518).
+"""Signing key material: generation, RFC 7638 kids, public JWKs (RFC 7517, RFC 7518), and the
+PEM files of a key directory.
 
-The key file is written atomically with mode 0600 and never replaced: a new key would make
-every token issued so far unverifiable. Two processes starting at once on one directory end up
-with one key, because the file is published with a hard link that fails if it already exists.
-Every key file in the directory is published in the JWKS, so an old key can stay there as a
-validation key while its tokens live (manual rollover, as IdentityServer4's AddValidationKey).
+Keys live in the store, sealed (``key_encryption.py``), with their lifecycle (``rotation.py``).
+A key directory (``--key-dir``) is where keys lived before the store: each PEM private key
+there is imported into the store once, so an existing deployment keeps its keys and the tokens
+they signed stay valid. Files that are not usable keys are reported, never skipped silently.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +19,15 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+from .jws import PrivateKey
 
 RSA_BITS = 2048
-_FILE_PREFIX = "signing-key-"
+SIGNING_ALGORITHMS = ("RS256", "ES256")
+PREFERRED_FILE = "signing-key-{alg}.pem"  # the name the key directory's signing key had
 
 
 class KeyFileError(RuntimeError):
-    """The key directory holds a file that cannot be used; the message says which and why."""
+    """A key file that cannot be used; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,16 @@ def signing_key(alg: str, private_key: PrivateKey) -> SigningKey:
     return SigningKey(alg, private_key, kid, {**jwk, "kid": kid, "use": "sig", "alg": alg})
 
 
+def algorithm_of(private_key: Any) -> str | None:
+    """RS256 for RSA of at least 2048 bits, ES256 for P-256; None for anything else."""
+    if isinstance(private_key, rsa.RSAPrivateKey) and private_key.key_size >= RSA_BITS:
+        return "RS256"
+    if isinstance(private_key, ec.EllipticCurvePrivateKey) and isinstance(private_key.curve,
+                                                                          ec.SECP256R1):
+        return "ES256"
+    return None
+
+
 def public_jwk(private_key: PrivateKey) -> dict[str, str]:
     """RFC 7518 §6.3.1 / §6.2.1: the public members only."""
     public = private_key.public_key()
@@ -73,87 +82,53 @@ def thumbprint(jwk: dict[str, Any]) -> str:
     return _b64(hashlib.sha256(canonical.encode()).digest())
 
 
-class KeyRing:
-    """The key that signs, and every key the JWKS publishes."""
-
-    def __init__(self, signing: SigningKey, others: list[SigningKey] | None = None) -> None:
-        self.signing = signing
-        self.published = [signing, *(others or [])]
-
-    @classmethod
-    def ephemeral(cls, alg: str) -> KeyRing:
-        """A key held in memory only: for tests and throw-away servers."""
-        return cls(signing_key(alg, generate(alg)))
-
-    @classmethod
-    def load_or_create(cls, key_dir: str | os.PathLike, alg: str) -> KeyRing:
-        directory = Path(key_dir)
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise KeyFileError(f"cannot create key directory {directory}: {exc.strerror}") from None
-        path = directory / f"{_FILE_PREFIX}{alg}.pem"
-        if not path.exists():
-            _create_exclusively(path, generate(alg))
-        signing = signing_key(alg, _load(path, alg))
-        others = []
-        for other in sorted(directory.glob(f"{_FILE_PREFIX}*.pem")):
-            other_alg = other.name[len(_FILE_PREFIX):-len(".pem")]
-            if other != path and other_alg in ("RS256", "ES256"):
-                others.append(signing_key(other_alg, _load(other, other_alg)))
-        return cls(signing, others)
-
-    def jwks(self) -> dict[str, list[dict[str, str]]]:
-        """RFC 7517 §5: a JWK Set of public keys."""
-        return {"keys": [dict(key.public_jwk) for key in self.published]}
+def to_der(private_key: PrivateKey) -> bytes:
+    """PKCS #8 DER, the form that is sealed into the store."""
+    return private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
 
 
-def _create_exclusively(path: Path, private_key: PrivateKey) -> None:
-    pem = private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)  # mkstemp creates it 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)  # atomic, and fails if another process got there first
-        except FileExistsError:
-            pass
-        _fsync_dir(path.parent)
-    finally:
-        os.unlink(tmp)
+def from_der(alg: str, der: bytes) -> SigningKey:
+    key = serialization.load_der_private_key(der, password=None)
+    if algorithm_of(key) != alg:
+        raise ValueError(f"the stored key is not an {alg} key")
+    return signing_key(alg, key)
 
 
-def _load(path: Path, alg: str) -> PrivateKey:
+def read_pem(path: Path) -> SigningKey:
+    """A PEM private key file as a signing key; KeyFileError says why it cannot be one."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise KeyFileError(f"cannot read signing key {path}: {exc.strerror}") from None
+        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise KeyFileError(
-            f"signing key {path} is corrupt ({exc}); restore it from a backup, or delete it to "
-            "create a new key, which invalidates every token it signed") from None
-    if alg == "RS256" and not (isinstance(key, rsa.RSAPrivateKey) and key.key_size >= RSA_BITS):
-        raise KeyFileError(f"signing key {path} is not an RSA key of at least {RSA_BITS} bits")
-    if alg == "ES256" and not (
-            isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1)):
-        raise KeyFileError(f"signing key {path} is not a P-256 EC key")
-    return key
+    except (ValueError, TypeError):
+        raise KeyFileError(f"{path} is not an unencrypted PEM private key") from None
+    alg = algorithm_of(key)
+    if alg is None:
+        raise KeyFileError(f"{path} is neither an RSA key of at least {RSA_BITS} bits nor a "
+                           "P-256 key")
+    return signing_key(alg, key)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def scan_key_dir(directory: Path) -> tuple[list[tuple[Path, SigningKey]], list[str]]:
+    """Every usable key in a key directory, and one sentence per file that is not one."""
+    usable: list[tuple[Path, SigningKey]] = []
+    ignored: list[str] = []
+    if not directory.is_dir():
+        return usable, ignored
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.suffix != ".pem" or not path.is_file():
+            ignored.append(f"ignoring {path}: not a .pem file")
+            continue
+        try:
+            usable.append((path, read_pem(path)))
+        except KeyFileError as exc:
+            ignored.append(f"ignoring {exc}")
+    return usable, ignored
 
 
 def _b64(data: bytes) -> str:

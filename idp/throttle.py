@@ -1,87 +1,65 @@
-"""Throttling of failed client authentication, per (client id, source address).
+"""Throttling of failed client authentication (RFC 6749 §10.10), in the store.
 
-RFC 6749 §10.10: the server MUST prevent guessing of client credentials. After ``free_failures`` failures a
-key must wait, and the wait doubles with every further failure up to ``max_delay``. A success
-or ``forget_after`` seconds without failures clears the key. Keying on the source address too
-means an attacker elsewhere cannot lock a legitimate client out; the table is bounded (least
-recently used keys are dropped) and client ids are kept as 16-byte digests, so spraying long
-client ids cannot exhaust memory.
+The rule counts *distinct* wrong credentials per (client id, source address): repeating one
+wrong secret tells a guesser nothing new, so a replica still configured with an old secret
+never locks out the correct replicas behind the same address, while guessing distinct secrets
+is slowed down exponentially. Presented credentials are remembered only as HMACs under a key
+every node derives from the key-encryption key, never as the secret or a plain hash of it.
+The counters live in the store, so neither ``--workers N`` nor N nodes multiply a guesser's
+budget, and a key is never evicted while it is blocked.
 
-Built for concurrent use: one lock guards the table (waitress serves from threads).
+Only guessable credentials count, and only for clients that exist: a failed client assertion
+is a signature nobody can guess, and an unknown client id has no secret to guess.
+
+When the store is out of reach a correct credential still gets through (there is nothing to
+record), while a wrong one gets 503: it could not be counted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import logging
 import math
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from .errors import TooManyRequests
+from .store import Store, StoreUnavailable, ThrottlePolicy, digest
+
+log = logging.getLogger("idp.throttle")
 
 
-@dataclass
-class _Entry:
-    failures: int
-    last_failure: float
-    blocked_until: float
-
-
-class FailureThrottle:
-    def __init__(
-        self,
-        *,
-        free_failures: int = 5,     # failures allowed before any wait
-        base_delay: float = 1.0,    # first wait, seconds
-        max_delay: float = 60.0,    # the wait stops doubling here
-        forget_after: float = 600.0,  # a quiet key is cleared after this long
-        max_keys: int = 10_000,     # bound on remembered (client id, address) pairs
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.free_failures = free_failures
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.forget_after = forget_after
-        self.max_keys = max_keys
+class Throttle:
+    def __init__(self, store: Store, mac_key: bytes, policy: ThrottlePolicy | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.policy = policy or ThrottlePolicy()
         self.clock = clock
-        self._entries: OrderedDict[tuple[bytes, str], _Entry] = OrderedDict()
-        self._lock = threading.Lock()
+        self._mac_key = mac_key
 
-    def retry_after(self, client_id: str, address: str) -> int:
-        """Whole seconds the key must still wait (0: go ahead)."""
-        now = self.clock()
-        key = _key(client_id, address)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return 0
-            if now - entry.last_failure > self.forget_after:
-                del self._entries[key]
-                return 0
-            return max(0, math.ceil(entry.blocked_until - now))
+    def admit(self, party_id: str, address: str) -> None:
+        """A caller that authenticated: 429 while its key waits; a success clears the key."""
+        subject = digest("throttle", party_id, address)
+        try:
+            wait = self.store.throttle_wait(subject, self.clock())
+            if wait is None:
+                return
+            if wait <= 0:
+                self.store.throttle_clear(subject)
+                return
+        except StoreUnavailable as exc:
+            log.warning("admitting client_id=%r unthrottled: %s", party_id[:64], exc)
+            return
+        log.warning("throttled client_id=%r from %s for %.0fs", party_id[:64], address, wait)
+        raise TooManyRequests(math.ceil(wait))
 
-    def failed(self, client_id: str, address: str) -> None:
-        now = self.clock()
-        key = _key(client_id, address)
-        with self._lock:
-            entry = self._entries.pop(key, None)
-            if entry is None or now - entry.last_failure > self.forget_after:
-                entry = _Entry(0, now, now)
-            entry.failures += 1
-            entry.last_failure = now
-            over = entry.failures - self.free_failures
-            if over > 0:
-                delay = min(self.max_delay, self.base_delay * 2 ** min(over - 1, 32))
-                entry.blocked_until = now + delay
-            self._entries[key] = entry
-            while len(self._entries) > self.max_keys:
-                self._entries.popitem(last=False)
-
-    def succeeded(self, client_id: str, address: str) -> None:
-        with self._lock:
-            self._entries.pop(_key(client_id, address), None)
-
-
-def _key(client_id: str, address: str) -> tuple[bytes, str]:
-    return hashlib.blake2b(client_id.encode("utf-8", "surrogatepass"), digest_size=16).digest(), address
+    def failed(self, party_id: str, address: str, credential: str) -> None:
+        """A wrong guessable credential; raises TooManyRequests if the key already waits."""
+        subject = digest("throttle", party_id, address)
+        mac = hmac.new(self._mac_key, credential.encode("utf-8", "surrogatepass"),
+                       hashlib.sha256).digest()
+        wait = self.store.throttle_failure(subject, mac, self.clock(), self.policy)
+        if wait > 0:
+            log.warning("throttled client_id=%r from %s for %.0fs", party_id[:64], address, wait)
+            raise TooManyRequests(math.ceil(wait))

@@ -1,47 +1,59 @@
-"""The token endpoint: client credentials grant (RFC 6749 §4.4) and its responses (§5).
+"""The token endpoint: client credentials grant (RFC 6749 §4.4) and its responses (§5), with
+resource indicators (RFC 8707), reference tokens, and DPoP-bound tokens (RFC 9449 §5).
 
 The handler is a short list of named steps, each raising one error with one sentence.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from .client_auth import Credentials, authenticate, extract_credentials
-from .config import SCOPE_TOKEN, SUPPORTED_GRANT_TYPES, Client, Config
+from .client_auth import Authenticator
+from .config import SCOPE_TOKEN, SUPPORTED_GRANT_TYPES, ApiResource, Client, Config, is_absolute_uri
+from .dpop import DPoPChecker
 from .errors import (
-    InvalidClient,
+    InvalidDPoPProof,
     InvalidRequest,
     InvalidScope,
-    TooManyRequests,
+    InvalidTarget,
+    TemporarilyUnavailable,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from .http import Request, Response, no_store_json
-from .throttle import FailureThrottle
-from .tokens import TokenSigner
+from .http import Form, Request, Response, no_store_json
+from .issued import reference_digest
+from .keyset import KeyManager
+from .store import ReferenceToken, Store
+from .tokens import access_token_claims
 
 log = logging.getLogger("idp.token")
 
-_CREDENTIAL_PARAMETERS = ("client_id", "client_secret")
+_CREDENTIAL_PARAMETERS = ("client_id", "client_secret", "client_assertion")
 MAX_SCOPE_LENGTH = 1000
+MAX_RESOURCE_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class Grant:
+    scopes: list[str]
+    audiences: list[str]
 
 
 class TokenEndpoint:
-    def __init__(
-        self,
-        config: Config,
-        signer: TokenSigner,
-        throttle: FailureThrottle,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.clients = {client.client_id: client for client in config.clients}
-        self.signer = signer
-        self.throttle = throttle
+    def __init__(self, config: Config, keys: KeyManager, authenticate: Authenticator,
+                 store: Store, dpop: DPoPChecker, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.keys = keys
+        self.authenticate = authenticate
+        self.store = store
+        self.dpop = dpop
         self.clock = clock
-        self.realm = config.issuer
+        self.resources = {r.name: r for r in config.api_resources}
         self._audiences = {
             scope.name: tuple(r.name for r in config.api_resources if scope.name in r.scopes)
             for scope in config.api_scopes
@@ -50,43 +62,78 @@ class TokenEndpoint:
     def __call__(self, request: Request) -> Response:
         """RFC 6749 §4.4.2 request, §4.4.3 / §5.1 response, §5.2 errors."""
         refuse_credentials_in_query(request)
-        form = request.read_form()
-        credentials = extract_credentials(request, form, self.realm)
-        client = self.authenticate(credentials, request.remote_addr)
+        form = request.read_form(repeatable=frozenset({"resource"}))
+        client = self.authenticate(request, form)
         check_grant_type(form.get("grant_type"), client)
-        scopes = granted_scopes(form.get("scope"), client)
-        return self.issue(client, scopes)
+        resource = self.requested_resource(form, client)
+        grant = self.grant(form.get("scope"), client, resource)
+        jkt = self.dpop.check_token_request(request)
+        if jkt is None and client.require_dpop:
+            raise InvalidDPoPProof("this client must send a DPoP proof")
+        return self.issue(client, grant, jkt)
 
-    def authenticate(self, credentials: Credentials | None, address: str) -> Client:
-        """RFC 6749 §2.3.1 with §10.10: guessing is throttled per client id and address."""
-        client_id = credentials.client_id if credentials else ""
-        wait = self.throttle.retry_after(client_id, address)
-        if wait:
-            log.warning("throttled client_id=%r from %s for %ss", client_id[:64], address, wait)
-            raise TooManyRequests(wait)
-        try:
-            client = authenticate(credentials, self.clients, self.realm)
-        except InvalidClient:
-            if credentials is not None:
-                self.throttle.failed(client_id, address)
-            raise
-        self.throttle.succeeded(client_id, address)
-        return client
+    def requested_resource(self, form: Form, client: Client) -> ApiResource | None:
+        """RFC 8707 §2: one absolute URI without a fragment, naming an API resource whose
+        scopes this client may request; never silently ignored."""
+        if "resource" in form.repeated:
+            raise InvalidTarget("only one resource per token request: an access token is for "
+                                "exactly one API")
+        uri = form.get("resource")
+        if uri is None:
+            return None
+        if len(uri) > MAX_RESOURCE_LENGTH:
+            raise InvalidTarget(f"resource is longer than {MAX_RESOURCE_LENGTH} characters")
+        if "#" in uri or not is_absolute_uri(uri):
+            raise InvalidTarget("resource must be an absolute URI without a fragment")
+        resource = self.resources.get(uri)
+        if resource is None or not set(resource.scopes) & set(client.allowed_scopes):
+            raise InvalidTarget("resource is unknown or not allowed for this client")
+        return resource
 
-    def issue(self, client: Client, scopes: list[str]) -> Response:
-        """RFC 6749 §5.1 and RFC 9068 §2: a Bearer JWT; no refresh token (§4.4.3)."""
+    def grant(self, requested: str | None, client: Client, resource: ApiResource | None) -> Grant:
+        """The scopes granted and the audiences they give (RFC 9068 §3); with a resource
+        indicator, only that resource's scopes and exactly that audience (RFC 8707 §2.2)."""
+        scopes = granted_scopes(requested, client, resource)
+        if resource is not None:
+            return Grant(scopes, [resource.name])
         audiences: list[str] = []
         for scope in scopes:
             audiences.extend(a for a in self._audiences[scope] if a not in audiences)
+        return Grant(scopes, audiences)
+
+    def issue(self, client: Client, grant: Grant, jkt: str | None) -> Response:
+        """RFC 6749 §5.1: a JWT (RFC 9068) or a reference token; no refresh token (§4.4.3).
+        RFC 9449 §5: a DPoP-bound token says so in token_type and carries cnf.jkt."""
         lifetime = client.access_token_lifetime
-        token = self.signer.issue(client.client_id, audiences, scopes, int(self.clock()), lifetime)
-        log.info("issued token to client_id=%r scope=%r", client.client_id, " ".join(scopes))
-        return no_store_json(200, {
+        cnf = {"jkt": jkt} if jkt is not None else None
+        claims = access_token_claims(
+            self.config.issuer, client.client_id, grant.audiences, grant.scopes, int(self.clock()),
+            lifetime, array_scope=self.config.scope_claim_format == "array", cnf=cnf)
+        if client.access_token_type == "reference":
+            token = self.store_reference(client, claims)
+        else:
+            signer = self.keys.view().signer
+            if signer is None:
+                raise TemporarilyUnavailable("no signing key is available yet")
+            token = signer.sign(claims)
+        log.info("issued %s token to client_id=%r scope=%r jti=%s", client.access_token_type,
+                 client.client_id, " ".join(grant.scopes), claims["jti"])
+        headers = self.dpop.nonce_headers() if jkt is not None else []
+        status, response_headers, body = no_store_json(200, {
             "access_token": token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if jkt is not None else "Bearer",
             "expires_in": lifetime,
-            "scope": " ".join(scopes),
+            "scope": " ".join(grant.scopes),
         })
+        return status, [*response_headers, *headers], body
+
+    def store_reference(self, client: Client, claims: dict) -> str:
+        """A handle of 256 random bits; the store keeps only its SHA-256, with the claims."""
+        handle = secrets.token_urlsafe(32)
+        data = json.dumps(claims, separators=(",", ":")).encode()
+        self.store.put_reference_token(reference_digest(handle),
+                                       ReferenceToken(client.client_id, data, claims["exp"]))
+        return handle
 
 
 def refuse_credentials_in_query(request: Request) -> None:
@@ -105,12 +152,15 @@ def check_grant_type(grant_type: str | None, client: Client) -> None:
         raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
 
 
-def granted_scopes(requested: str | None, client: Client) -> list[str]:
-    """RFC 6749 §3.3: all-or-nothing; omitted means every scope the client is allowed."""
+def granted_scopes(requested: str | None, client: Client,
+                   resource: ApiResource | None = None) -> list[str]:
+    """RFC 6749 §3.3: all-or-nothing; omitted means every scope the client is allowed (of the
+    requested resource, if one was named)."""
+    allowed = [s for s in client.allowed_scopes if resource is None or s in resource.scopes]
     if requested is None:
-        if not client.allowed_scopes:
+        if not allowed:
             raise InvalidScope("the client is allowed no scopes")
-        return list(client.allowed_scopes)
+        return allowed
     if len(requested) > MAX_SCOPE_LENGTH:
         raise InvalidScope("scope is too long")
     names = requested.split(" ")
@@ -120,4 +170,7 @@ def granted_scopes(requested: str | None, client: Client) -> list[str]:
     refused = [name for name in granted if name not in client.allowed_scopes]
     if refused:
         raise InvalidScope(f"scope {refused[0]} is unknown or not allowed for this client")
+    foreign = [name for name in granted if name not in allowed]
+    if foreign:
+        raise InvalidScope(f"scope {foreign[0]} does not belong to the requested resource")
     return granted

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,9 +35,16 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20.0) -
 
 @contextlib.contextmanager
 def running(module: str, *args: str, port: int | None = None) -> Iterator[tuple[int, subprocess.Popen]]:
-    """Start ``python -m module --host 127.0.0.1 --port P args``; stop it with SIGINT."""
+    """Start ``python -m module --host 127.0.0.1 --port P args``; stop it with SIGINT.
+
+    An IdP started without ``--store`` or ``--data-dir`` gets a fresh data directory of its
+    own, so that no test shares the working tree's ./data with another."""
     port = port or free_port()
     command = [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port), *args]
+    scratch = None
+    if module == "idp" and not {"--store", "--data-dir"} & set(args):
+        scratch = tempfile.TemporaryDirectory(prefix="idp-data-")
+        command += ["--data-dir", scratch.name]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -52,3 +60,5 @@ def running(module: str, *args: str, port: int | None = None) -> Iterator[tuple[
                 process.wait()
         process.stdout.close()
         process.stderr.close()
+        if scratch is not None:
+            scratch.cleanup()

@@ -57,7 +57,7 @@ NO_AUTHZ = "(no authorization endpoint / no ID tokens)"
 EXPECTED_WARNINGS = {
     "metadata.member_types":
         "http, acceptable on a loopback host for development only: issuer, token_endpoint, "
-        "jwks_uri",
+        "jwks_uri, revocation_endpoint, introspection_endpoint",
     "metadata.oidc_required_members":
         f"authorization_endpoint missing {NO_AUTHZ}; response_types_supported empty {NO_AUTHZ}; "
         f"subject_types_supported missing {NO_AUTHZ}; "

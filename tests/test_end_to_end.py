@@ -51,14 +51,14 @@ def test_client_prints_token_response_and_claims(idp, api):
 
 def test_token_survives_an_idp_restart(tmp_path):
     port = free_port()
-    key_dir = str(tmp_path)
-    with running("idp", "--key-dir", key_dir, port=port):
+    data_dir = str(tmp_path)
+    with running("idp", "--data-dir", data_dir, port=port):
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/connect/token", data=b"grant_type=client_credentials",
             headers={"Authorization": "Basic Y2xpZW50OnNlY3JldA=="})
         with urllib.request.urlopen(request) as response:
             token = json.load(response)["access_token"]
-    with running("idp", "--key-dir", key_dir, port=port), \
+    with running("idp", "--data-dir", data_dir, port=port), \
             running("resource_api", "--authority", f"http://localhost:{port}") as (api_port, _):
         request = urllib.request.Request(f"http://127.0.0.1:{api_port}/identity",
                                          headers={"Authorization": f"Bearer {token}"})

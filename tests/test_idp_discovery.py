@@ -19,10 +19,20 @@ def test_discovery_document_is_exactly_what_is_implemented(app):
         "issuer": "http://localhost:5000",
         "jwks_uri": "http://localhost:5000/.well-known/openid-configuration/jwks",
         "token_endpoint": "http://localhost:5000/connect/token",
+        "introspection_endpoint": "http://localhost:5000/connect/introspect",
+        "revocation_endpoint": "http://localhost:5000/connect/revocation",
         "scopes_supported": ["api1", "api1.read", "api2"],
         "response_types_supported": [],
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+        "dpop_signing_alg_values_supported": ["ES256", "RS256", "PS256"],
     }
 
 

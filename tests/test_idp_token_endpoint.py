@@ -7,7 +7,6 @@ import base64
 import pytest
 from jose import jwt
 
-from idp.throttle import FailureThrottle
 from tests.idp_support import TOKEN, basic, make_testapp, segment, two_api_config
 
 FORM = {"grant_type": "client_credentials", "scope": "api1"}
@@ -312,47 +311,9 @@ def test_malformed_scope_is_invalid_scope(app, scope):
                              "error_description": "scope must be scope tokens separated by single spaces"}
 
 
-# --- methods and throttling --------------------------------------------------------------------
+# --- methods --------------------------------------------------------------------
 
 def test_get_is_405_with_allow(app):
     response = app.get(TOKEN, status=405)
     assert response.headers["Allow"] == "POST"
     assert response.json["error"] == "method_not_allowed"
-
-
-def test_repeated_failures_are_throttled_with_retry_after():
-    now = [0.0]
-    app = make_testapp(two_api_config(), throttle=FailureThrottle(clock=lambda: now[0]))
-    for _ in range(5):
-        post_error(app, headers=basic("client", "wrong"), status=401)
-    post_error(app, headers=basic("client", "wrong"), status=401)
-    response = post_error(app, headers=basic("client", "secret"), status=429)
-    assert response.headers["Retry-After"] == "1"
-    assert response.json["error"] == "invalid_client"
-
-
-def test_throttled_client_recovers_after_the_wait():
-    now = [0.0]
-    app = make_testapp(two_api_config(), throttle=FailureThrottle(clock=lambda: now[0]))
-    for _ in range(6):
-        post_error(app, headers=basic("client", "wrong"), status=401)
-    now[0] += 1.5
-    assert app.post(TOKEN, FORM, headers=basic("client", "secret")).status_int == 200
-
-
-def test_throttle_is_per_source_address():
-    now = [0.0]
-    app = make_testapp(two_api_config(), throttle=FailureThrottle(clock=lambda: now[0]))
-    attacker = {"REMOTE_ADDR": "192.0.2.1"}
-    for _ in range(10):
-        app.post(TOKEN, FORM, headers=basic("client", "wrong"), extra_environ=attacker, status="*")
-    assert app.post(TOKEN, FORM, headers=basic("client", "secret"),
-                    extra_environ={"REMOTE_ADDR": "192.0.2.2"}).status_int == 200
-
-
-def test_throttle_memory_is_bounded_whatever_the_client_ids():
-    throttle = FailureThrottle(max_keys=100)
-    for i in range(1000):
-        throttle.failed(f"{i}" + "x" * 10_000, "192.0.2.1")
-    assert len(throttle._entries) == 100
-    assert all(len(digest) == 16 for digest, _ in throttle._entries)
