@@ -125,6 +125,11 @@ class KeyManager:
         jwks = {"keys": [dict(keys[r.kid].public_jwk) for r in ordered]}
         verifiers = {r.kid: (r.alg, keys[r.kid].private_key.public_key()) for r in published}
         steps = [t for r in rows for t in (r.activates_at, r.retires_at, r.removes_at) if t > now]
+        if self.policy.enabled and chosen is not None and not any(
+                r.alg == self.alg and r.state(now) == "announced" for r in rows):
+            # the moment the next key is due to be announced (retried at each poll once past)
+            steps.append(max(chosen.retires_at - self.policy.propagation_time,
+                             now + self.poll_interval))
         return KeyView(signer, json.dumps(jwks).encode(), verifiers,
                        min(steps, default=float("inf")), rows)
 

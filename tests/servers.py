@@ -34,7 +34,8 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20.0) -
 
 
 @contextlib.contextmanager
-def running(module: str, *args: str, port: int | None = None) -> Iterator[tuple[int, subprocess.Popen]]:
+def running(module: str, *args: str, port: int | None = None,
+            env_extra: dict[str, str] | None = None) -> Iterator[tuple[int, subprocess.Popen]]:
     """Start ``python -m module --host 127.0.0.1 --port P args``; stop it with SIGINT.
 
     An IdP started without ``--store`` or ``--data-dir`` gets a fresh data directory of its
@@ -46,7 +47,7 @@ def running(module: str, *args: str, port: int | None = None) -> Iterator[tuple[
         scratch = tempfile.TemporaryDirectory(prefix="idp-data-")
         command += ["--data-dir", scratch.name]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})})
     try:
         wait_for_port(port, process)
         yield port, process

@@ -14,6 +14,7 @@ or migrates takes the same one.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -27,6 +28,9 @@ try:
     import psycopg_pool
 except ImportError:  # pragma: no cover - the message is the test
     psycopg = psycopg_pool = None
+
+# The pool logs every failed reconnection attempt; our own warnings say it once, in our words.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 class PostgresStore(SQLStore):
