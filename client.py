@@ -9,6 +9,7 @@ import argparse
 import base64
 import contextlib
 import http.client
+import io
 import ipaddress
 import json
 import logging
@@ -155,6 +156,106 @@ class _Response(NamedTuple):
     body: bytes
 
 
+def _time_left(deadline: float) -> float:
+    """Seconds left before the deadline (time.monotonic()); TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Reads of the status line, headers and body, each allowed only the time left."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        # The socket's own file object counts as a user of the socket, as http.client expects:
+        # urllib closes the connection's socket before the body is read.
+        self._sock, self._stream, self._deadline = sock, sock.makefile("rb", 0), deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(_time_left(self._deadline))
+        return self._stream.readinto(buffer)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """The socket as http.client sees it: every send and every read gets only the time left
+    before one deadline. A socket timeout alone bounds each read, so a server sending its
+    answer a byte at a time would never be cut off."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.raw, self._deadline = sock, deadline
+
+    def sendall(self, data: bytes) -> None:
+        self.raw.settimeout(_time_left(self._deadline))
+        self.raw.sendall(data)
+
+    def makefile(self, mode: str, *args: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self.raw, self._deadline))
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _open_socket(host: str, port: int, deadline: float) -> socket.socket:
+    """socket.create_connection, but every address tried shares the one deadline. (Name
+    resolution itself is bounded only by the system resolver.)"""
+    failure: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(_time_left(deadline))
+            sock.connect(address)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        except OSError as error:
+            sock.close()
+            failure = error
+    raise failure
+
+
+class _DeadlineHTTP(http.client.HTTPConnection):
+    """A connection whose whole exchange (connect, proxy tunnel, TLS handshake, request,
+    status line, headers, body) ends within `timeout` seconds of its creation."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = time.monotonic() + self.timeout
+
+    def connect(self) -> None:
+        self.sock = _DeadlineSocket(_open_socket(self.host, self.port, self._deadline),
+                                    self._deadline)
+        if self._tunnel_host:
+            self._tunnel()
+
+
+class _DeadlineHTTPS(_DeadlineHTTP, http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        raw = self.sock.raw
+        # CPython bounds a whole handshake (not each of its reads) by the socket timeout.
+        raw.settimeout(_time_left(self._deadline))
+        tls = self._context.wrap_socket(raw, server_hostname=self._tunnel_host or self.host)
+        self.sock = _DeadlineSocket(tls, self._deadline)
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTP, req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTPS, req, context=self._context)
+
+
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
     """A 3xx is returned as it is: following it could carry credentials to another host."""
 
@@ -164,8 +265,9 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 
 # Stateless handlers, so the openers serve every thread. No proxy can reach this machine's
 # loopback interface, so loopback requests go direct whatever the environment says.
-_OPENER = urllib.request.build_opener(_RefuseRedirects)
-_DIRECT = urllib.request.build_opener(_RefuseRedirects, urllib.request.ProxyHandler({}))
+_HANDLERS = (_RefuseRedirects, _DeadlineHTTPHandler, _DeadlineHTTPSHandler)
+_OPENER = urllib.request.build_opener(*_HANDLERS)
+_DIRECT = urllib.request.build_opener(*_HANDLERS, urllib.request.ProxyHandler({}))
 
 
 def _describe(reason: object) -> str:
@@ -184,9 +286,9 @@ def _describe(reason: object) -> str:
 
 def _send(method: str, url: str, headers: dict[str, str], timeout: float,
           body: bytes | None = None, limit: int = MAX_RESPONSE_BYTES) -> _Response:
-    """One HTTP exchange: any status is returned; no answer raises TransportError."""
+    """One HTTP exchange, from connecting to the last byte of the answer, within `timeout`
+    seconds: any status is returned; no complete answer in time raises TransportError."""
     request = urllib.request.Request(url, data=body, headers=headers, method=method)
-    deadline = time.monotonic() + timeout
     try:
         try:
             direct = _is_loopback(urlsplit(url).hostname or "")
@@ -194,17 +296,9 @@ def _send(method: str, url: str, headers: dict[str, str], timeout: float,
         except urllib.error.HTTPError as error:  # a non-2xx answer is still an answer
             answer = error
         with answer:
-            chunks: list[bytes] = []
-            size = 0
-            # read1 returns what has arrived, so a server sending a byte at a time meets the
-            # deadline (the socket timeout alone bounds only each read).
-            while chunk := answer.read1(65536):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > limit:
-                    raise InvalidResponse(url, answer.status, f"body larger than {limit} bytes")
-                if time.monotonic() > deadline:
-                    raise TimeoutError
+            content = answer.read(limit + 1)
+        if len(content) > limit:
+            raise InvalidResponse(url, answer.status, f"body larger than {limit} bytes")
     except TimeoutError:
         raise RequestTimeout(url, timeout) from None
     except urllib.error.URLError as error:
@@ -214,7 +308,7 @@ def _send(method: str, url: str, headers: dict[str, str], timeout: float,
     except (OSError, http.client.HTTPException) as error:
         raise TransportError(url, _describe(error)) from None
     log.info("%s %s -> %d", method, url, answer.status)
-    return _Response(answer.status, answer.headers, b"".join(chunks))
+    return _Response(answer.status, answer.headers, content)
 
 
 def _json(response: _Response, url: str) -> Any:

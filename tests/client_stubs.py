@@ -5,6 +5,7 @@ exercised by the end-to-end tests instead."""
 import base64
 import contextlib
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -74,6 +75,45 @@ def serve(app: Stub) -> Iterator[Stub]:
     finally:
         server.shutdown()
         thread.join(5)
+
+
+@contextlib.contextmanager
+def dripping_server(answer: bytes, interval: float = 0.2) -> Iterator[str]:
+    """A raw socket server on a free loopback port that reads a request and then sends `answer`
+    one byte every `interval` seconds, status line and headers included (a server no socket
+    timeout cuts off). Yields its base URL; every connection stops when the block ends."""
+    stop = threading.Event()
+
+    def drip(connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(5)
+            with contextlib.suppress(OSError):
+                connection.recv(65536)
+                for byte in answer:
+                    if stop.wait(interval):
+                        return
+                    connection.sendall(bytes([byte]))
+
+    def accept(listener: socket.socket) -> None:
+        listener.settimeout(0.05)  # so that the loop sees `stop` soon after the block ends
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = listener.accept()
+                threading.Thread(target=drip, args=(connection,), daemon=True).start()
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        thread = threading.Thread(target=accept, args=(listener,), daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            stop.set()
+            thread.join(5)
+
+
+# An answer that takes 40 s at 0.2 s a byte: a deadline of a second or two must cut it off.
+DRIPPED_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                  b"X-Padding: " + b"." * 120 + b"\r\n\r\n{}")
 
 
 def b64url(value: dict[str, Any]) -> str:

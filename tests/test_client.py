@@ -10,7 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.client_stubs import Stub, discovery, json_response, quickstart_idp, serve
+from tests.client_stubs import (
+    DRIPPED_ANSWER,
+    Stub,
+    discovery,
+    dripping_server,
+    json_response,
+    quickstart_idp,
+    serve,
+)
 
 import client
 
@@ -229,6 +237,16 @@ def test_a_server_that_answers_slowly_times_out_even_while_bytes_arrive(stub):
     with pytest.raises(client.RequestTimeout):
         client.discover(stub.url, timeout=0.5)
     assert time.monotonic() - started < 1.5
+
+
+def test_a_server_dripping_its_status_line_and_headers_is_cut_off_at_the_deadline():
+    # Issue 14, item 4: the timeout bounded each socket read, so this ran for the whole 40 s.
+    with dripping_server(DRIPPED_ANSWER) as url:
+        started = time.monotonic()
+        with pytest.raises(client.RequestTimeout) as caught:
+            client.discover(url, timeout=1)
+        assert time.monotonic() - started < 15
+    assert caught.value.reason == "no answer within 1 s"
 
 
 def test_client_secret_basic_form_url_encodes_id_and_secret():

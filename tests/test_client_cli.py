@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 from tests.client_stubs import (
+    DRIPPED_ANSWER,
     HEADER,
     Stub,
     discovery,
+    dripping_server,
     json_response,
     make_jwt,
     quickstart_api,
@@ -188,6 +190,13 @@ def test_an_api_that_does_not_answer_times_out(idp, api, release):
     api.routes["/identity"] = lambda seen: release.wait(10) and json_response({})
     assert failure(flow(idp, api, "--timeout", "0.3")) == (
         f"error: the API at {api.url}/identity did not answer within 0.3 s")
+
+
+def test_an_identity_provider_dripping_its_answer_is_cut_off_at_the_timeout(api):
+    # Issue 14, item 4: each byte reset the timeout, so this ran past the 30 s run() allows.
+    with dripping_server(DRIPPED_ANSWER) as url:
+        assert failure(run("--authority", url, "--api", api.url + "/identity", "--timeout", "1")
+                       ) == f"error: the identity provider at {url} did not answer within 1 s"
 
 
 def test_an_api_answer_that_is_not_json(idp, api):
