@@ -78,10 +78,10 @@ def serve(app: Stub) -> Iterator[Stub]:
 
 
 @contextlib.contextmanager
-def dripping_server(answer: bytes, interval: float = 0.2) -> Iterator[str]:
-    """A raw socket server on a free loopback port that reads a request and then sends `answer`
-    one byte every `interval` seconds, status line and headers included (a server no socket
-    timeout cuts off). Yields its base URL; every connection stops when the block ends."""
+def dripping_server(answer: bytes, interval: float = 0.2, at_once: int = 0) -> Iterator[str]:
+    """A raw socket server on a free loopback port that reads a request, sends the first
+    `at_once` bytes of `answer`, then the rest one byte every `interval` seconds (a server no
+    socket timeout cuts off). Yields its base URL; every connection stops when the block ends."""
     stop = threading.Event()
 
     def drip(connection: socket.socket) -> None:
@@ -89,7 +89,8 @@ def dripping_server(answer: bytes, interval: float = 0.2) -> Iterator[str]:
             connection.settimeout(5)
             with contextlib.suppress(OSError):
                 connection.recv(65536)
-                for byte in answer:
+                connection.sendall(answer[:at_once])
+                for byte in answer[at_once:]:
                     if stop.wait(interval):
                         return
                     connection.sendall(bytes([byte]))
@@ -114,6 +115,8 @@ def dripping_server(answer: bytes, interval: float = 0.2) -> Iterator[str]:
 # An answer that takes 40 s at 0.2 s a byte: a deadline of a second or two must cut it off.
 DRIPPED_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
                   b"X-Padding: " + b"." * 120 + b"\r\n\r\n{}")
+# Headers at once, then a body of 200 bytes at 0.2 s a byte.
+DRIPPED_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + b" " * 200
 
 
 def b64url(value: dict[str, Any]) -> str:
