@@ -188,8 +188,9 @@ def test_an_identity_provider_that_does_not_answer_times_out(idp, api, release):
 
 def test_an_api_that_does_not_answer_times_out(idp, api, release):
     api.routes["/identity"] = lambda seen: release.wait(10) and json_response({})
-    assert failure(flow(idp, api, "--timeout", "0.3")) == (
-        f"error: the API at {api.url}/identity did not answer within 0.3 s")
+    # A whole exchange must fit in the timeout now: room for discovery and token on a busy machine.
+    assert failure(flow(idp, api, "--timeout", "1.5")) == (
+        f"error: the API at {api.url}/identity did not answer within 1.5 s")
 
 
 def test_an_identity_provider_dripping_its_answer_is_cut_off_at_the_timeout(api):
@@ -233,11 +234,12 @@ def test_decode_of_a_token_that_is_not_a_jws(idp, api):
         "error: cannot decode the access token: the token has 1 segments, a JWS has 3")
 
 
-def test_a_token_is_accepted_only_as_bearer(idp, api):
+def test_a_dpop_token_is_refused_when_no_proof_was_sent(idp, api):
     idp.routes["/connect/token"] = json_response({"access_token": make_jwt(HEADER, {}),
                                                   "token_type": "DPoP"})
-    assert failure(flow(idp, api)) == (f"error: unexpected answer from {idp.url}/connect/token "
-                                       "(HTTP 200): token_type is 'DPoP', expected Bearer")
+    assert failure(flow(idp, api)) == (
+        f"error: unexpected answer from {idp.url}/connect/token (HTTP 200): token_type is "
+        "'DPoP', expected Bearer: the request carried no DPoP proof")
 
 
 @pytest.mark.parametrize(("args", "message"), [
