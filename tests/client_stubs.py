@@ -5,19 +5,25 @@ and resource_api are exercised by the end-to-end tests instead."""
 
 import base64
 import contextlib
+import datetime
 import hashlib
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.x509.oid import NameOID
 from webtest.http import StopableWSGIServer
 
 # status, headers, and a body (bytes, or an iterable of bytes that the server streams)
@@ -84,22 +90,30 @@ def serve(app: Stub) -> Iterator[Stub]:
 
 
 @contextlib.contextmanager
-def dripping_server(answer: bytes, interval: float = 0.2, at_once: int = 0) -> Iterator[str]:
+def dripping_server(answer: bytes, interval: float = 0.2, at_once: int = 0,
+                    tls: ssl.SSLContext | None = None) -> Iterator[str]:
     """A raw socket server on a free loopback port that reads a request, sends the first
     `at_once` bytes of `answer`, then the rest one byte every `interval` seconds (a server no
-    socket timeout cuts off). Yields its base URL; every connection stops when the block ends."""
+    socket timeout cuts off); over TLS with a `tls` server context. Yields its base URL; every
+    connection stops when the block ends."""
     stop = threading.Event()
 
+    def send_slowly(connection: socket.socket) -> None:
+        connection.recv(65536)
+        connection.sendall(answer[:at_once])
+        for byte in answer[at_once:]:
+            if stop.wait(interval):
+                return
+            connection.sendall(bytes([byte]))
+
     def drip(connection: socket.socket) -> None:
-        with connection:
-            connection.settimeout(5)
-            with contextlib.suppress(OSError):
-                connection.recv(65536)
-                connection.sendall(answer[:at_once])
-                for byte in answer[at_once:]:
-                    if stop.wait(interval):
-                        return
-                    connection.sendall(bytes([byte]))
+        connection.settimeout(5)
+        with connection, contextlib.suppress(OSError):
+            if tls is None:
+                send_slowly(connection)
+            else:
+                with tls.wrap_socket(connection, server_side=True) as secure:
+                    send_slowly(secure)
 
     def accept(listener: socket.socket) -> None:
         listener.settimeout(0.05)  # so that the loop sees `stop` soon after the block ends
@@ -112,10 +126,69 @@ def dripping_server(answer: bytes, interval: float = 0.2, at_once: int = 0) -> I
         thread = threading.Thread(target=accept, args=(listener,), daemon=True)
         thread.start()
         try:
-            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+            yield f"{'https' if tls else 'http'}://127.0.0.1:{listener.getsockname()[1]}"
         finally:
             stop.set()
             thread.join(5)
+
+
+def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A TLS server context with a self-signed certificate for 127.0.0.1 and idp.test, and the
+    certificate's file (a client trusts it through SSL_CERT_FILE)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    names = [x509.DNSName("idp.test"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName(names), critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    (directory / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context, directory / "cert.pem"
+
+
+@contextlib.contextmanager
+def connect_proxy(target_port: int) -> Iterator[tuple[str, list[bytes]]]:
+    """An HTTP proxy on a free loopback port that answers one CONNECT (RFC 9110 §9.3.6) by
+    tunnelling to 127.0.0.1:target_port, whatever host was asked for. Yields its URL and the
+    CONNECT request lines it received."""
+    requests: list[bytes] = []
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def serve_one(listener: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection, socket.create_connection(("127.0.0.1", target_port)) as upstream:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += connection.recv(1)
+                requests.append(head.split(b"\r\n")[0])
+                connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                thread = threading.Thread(target=pipe, args=(upstream, connection), daemon=True)
+                thread.start()
+                pipe(connection, upstream)
+                thread.join(5)
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(20)
+        thread = threading.Thread(target=serve_one, args=(listener,), daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", requests
+    thread.join(5)
 
 
 # An answer that takes 40 s at 0.2 s a byte: a deadline of a second or two must cut it off.

@@ -3,6 +3,7 @@
 import ast
 import base64
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ from tests.client_stubs import (
     dripping_server,
     json_response,
     quickstart_idp,
+    self_signed,
     serve,
 )
 
@@ -358,3 +360,33 @@ def test_a_token_response_breaking_rfc6749_5_1_is_refused(stub, change, problem)
 def test_a_token_endpoint_over_http_on_another_host_gets_no_credentials():
     with pytest.raises(client.HTTPSRequired):
         client.request_token("http://idp.example/connect/token", "client", "secret")
+
+
+@pytest.fixture(scope="module")
+def tls_context(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+def test_an_https_answer_arrives_through_the_deadline_connection(tls_context, monkeypatch):
+    context, certificate = tls_context
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    answer = b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"ok": true}'
+    with dripping_server(answer, at_once=len(answer), tls=context) as url:
+        assert client.call_api(url + "/identity", None, timeout=5) == {"ok": True}
+
+
+def test_an_https_answer_dripping_is_cut_off_at_the_deadline(tls_context, monkeypatch):
+    context, certificate = tls_context
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    with dripping_server(DRIPPED_ANSWER, tls=context) as url:
+        started = time.monotonic()
+        with pytest.raises(client.RequestTimeout):
+            client.call_api(url + "/identity", None, timeout=1)
+        assert time.monotonic() - started < 15
+
+
+def test_an_untrusted_certificate_is_a_transport_error(tls_context):
+    with dripping_server(b"", tls=tls_context[0]) as url:
+        with pytest.raises(client.TransportError) as caught:
+            client.call_api(url + "/identity", None, timeout=5)
+    assert caught.value.reason == "TLS certificate not trusted: self-signed certificate"

@@ -16,12 +16,14 @@ from tests.client_stubs import (
     DRIPPED_ANSWER,
     HEADER,
     Stub,
+    connect_proxy,
     discovery,
     dripping_server,
     json_response,
     make_jwt,
     quickstart_api,
     quickstart_idp,
+    self_signed,
     serve,
 )
 
@@ -130,6 +132,19 @@ def test_client_secret_post_is_available(idp, api):
 def test_loopback_requests_bypass_a_configured_proxy(idp, api, refused_url):
     proxies = {"http_proxy": refused_url, "HTTP_PROXY": refused_url, "https_proxy": refused_url}
     assert flow(idp, api, env=ENV | proxies).returncode == 0
+
+
+def test_https_to_another_host_goes_through_the_configured_proxy_tunnel(tmp_path):
+    context, certificate = self_signed(tmp_path)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    with dripping_server(answer, at_once=len(answer), tls=context) as server:
+        with connect_proxy(int(server.rsplit(":", 1)[1])) as (proxy, requests):
+            env = ENV | {"https_proxy": proxy, "SSL_CERT_FILE": str(certificate)}
+            result = run("--authority", "https://idp.test", env=env)
+    assert requests == [b"CONNECT idp.test:443 HTTP/1.0"]
+    # The answer came through the tunnel and over TLS checked for idp.test.
+    assert failure(result) == ("error: unexpected answer from https://idp.test/.well-known/"
+                               "openid-configuration (HTTP 200): the body is not JSON")
 
 
 def test_verbose_logs_one_line_per_request(idp, api):
