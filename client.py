@@ -1,8 +1,14 @@
-"""OAuth 2.0 client credentials client: discovery, token request, API call. Standard library only.
+"""OAuth 2.0 client credentials client: discovery, token request, API call, revocation.
 
 OpenID Connect Discovery 1.0 §4 and RFC 8414 §3 (metadata), RFC 6749 §2.3.1, §4.4 and §5
-(token request), RFC 6750 §2.1 and §3 (calling the API). Run it as the IdentityServer4
-quickstart's client: `python3 client.py --help`.
+(token request), RFC 6750 §2.1 and §3 (calling the API), RFC 7523 §2.2 with
+draft-ietf-oauth-rfc7523bis (private_key_jwt), RFC 8707 (resource indicators), RFC 7009
+(revocation), RFC 9449 (DPoP). Run it as the IdentityServer4 quickstart's client:
+`python3 client.py --help`.
+
+Standard library only, except that the signing paths (private_key_jwt, DPoP, --new-key)
+import `cryptography` when they run, and say so in one sentence when it is missing. A single
+file on purpose: `python3 client.py` runs anywhere it is copied.
 """
 
 import argparse
@@ -31,7 +37,7 @@ from types import SimpleNamespace
 from typing import Any, NamedTuple, NoReturn
 from urllib.parse import quote_plus, urlencode, urlsplit, urlunsplit
 
-DEFAULT_TIMEOUT = 10.0  # seconds, for each request
+DEFAULT_TIMEOUT = 10.0  # seconds for each request, from connecting to the answer's last byte
 MAX_RESPONSE_BYTES = 1024 * 1024  # no answer this client expects comes near this size
 REFRESH_MARGIN = 60.0  # seconds before expiry at which TokenClient fetches a new token
 
@@ -572,13 +578,14 @@ class PrivateKeyJWT:
 def dpop_proof(key: SigningKey, method: str, url: str, *, access_token: str | None = None,
                nonce: str | None = None, now: float | None = None) -> str:
     """RFC 9449 §4.2: a DPoP proof for one request. The header carries the public key; `htu`
-    is the URL without query and fragment; `ath` (§4.2, §7.1) is the base64url SHA-256 of the
-    access token the request carries; `nonce` is the one the server last gave (§8, §9)."""
+    is the URL without query and fragment (and user information); `ath` (§4.2, §7.1) is the
+    base64url SHA-256 of the access token the request carries; `nonce` is the one the server
+    last gave (§8, §9)."""
     parts = urlsplit(url)
     header = {"typ": "dpop+jwt", "alg": key.alg, "jwk": key.public_jwk()}
     claims: dict[str, Any] = {
         "jti": secrets.token_urlsafe(16), "htm": method,
-        "htu": urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+        "htu": urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")),
         "iat": int(time.time() if now is None else now)}
     if access_token is not None:
         claims["ath"] = _b64url(hashlib.sha256(access_token.encode("ascii")).digest())
@@ -591,8 +598,10 @@ _NONCE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 9449 §8.1: nonce = 1*N
 
 
 def _origin(url: str) -> str:
+    """The URL's origin (RFC 6454 §4), the scope of a server's DPoP-Nonce."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}:{parts.port or {'http': 80}.get(parts.scheme, 443)}"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
 class DPoP:

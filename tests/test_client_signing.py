@@ -185,6 +185,11 @@ def test_a_dpop_proof_has_rfc9449_members_and_a_valid_signature():
                       "htu": "https://idp.example:8443/connect/token", "iat": 1700000000}
 
 
+def test_a_dpop_proofs_htu_leaves_out_user_information():
+    proof = client.dpop_proof(EC_KEY, "GET", "https://user:pw@api.example/identity")
+    assert unverified(proof)[1]["htu"] == "https://api.example/identity"
+
+
 def test_a_dpop_proof_for_a_resource_carries_ath_and_the_nonce():
     proof = client.dpop_proof(RSA_KEY, "GET", "https://api.example/identity",
                               access_token="a.b.c", nonce="n-1")
