@@ -8,8 +8,10 @@ error status: a 4xx or 5xx is an answer to inspect, not a failure of the transpo
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -60,14 +62,109 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads (status line, headers, body), each allowed only the time left."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        # A file object of the socket's own keeps it open after urllib closes the connection.
+        self._sock, self._stream, self._deadline = sock, sock.makefile("rb", 0), deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(_time_left(self._deadline))
+        return self._stream.readinto(buffer)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What http.client uses as its socket: each send and read gets only the time left before
+    one deadline. A socket timeout alone bounds each read, so a server sending a byte every
+    few seconds would never be cut off."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.raw, self._deadline = sock, deadline
+
+    def sendall(self, data: bytes) -> None:
+        self.raw.settimeout(_time_left(self._deadline))
+        self.raw.sendall(data)
+
+    def makefile(self, mode: str, *args: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self.raw, self._deadline))
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _open_socket(host: str, port: int, deadline: float) -> socket.socket:
+    """socket.create_connection with one deadline for every address it tries."""
+    failure: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(_time_left(deadline))
+            sock.connect(address)
+            return sock
+        except OSError as err:
+            sock.close()
+            failure = err
+    raise failure
+
+
+class _DeadlineHTTP(http.client.HTTPConnection):
+    """Connect, TLS handshake, request and the whole answer within `timeout` of creation."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = time.monotonic() + self.timeout
+
+    def connect(self) -> None:
+        sock = _open_socket(self.host, self.port, self._deadline)
+        self.sock = _DeadlineSocket(sock, self._deadline)
+
+
+class _DeadlineHTTPS(_DeadlineHTTP, http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        raw = self.sock.raw
+        raw.settimeout(_time_left(self._deadline))  # CPython bounds the whole handshake by it
+        tls = self._context.wrap_socket(raw, server_hostname=self.host)
+        self.sock = _DeadlineSocket(tls, self._deadline)
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTP, req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTPS, req, context=self._context)
+
+
 class LiveTransport:
-    """HTTP over sockets with urllib: a timeout per request, a body size limit, no proxies."""
+    """HTTP over sockets with urllib: one deadline per request (connect to the last byte of the
+    answer), a body size limit, no proxies."""
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.timeout = timeout
         self.max_body = max_body
         # Proxies from the environment are ignored: a checker must talk to the server it names.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _NoRedirect, _DeadlineHTTPHandler,
+            _DeadlineHTTPSHandler)
 
     def request(
         self, method: str, url: str, headers: Iterable[tuple[str, str]] = (), body: bytes = b""
@@ -76,11 +173,12 @@ class LiveTransport:
         for name, value in headers:
             req.add_header(name, value)
         try:
-            with self._opener.open(req, timeout=self.timeout) as raw:
-                return self._response(raw.status, raw.headers.items(), raw)
-        except urllib.error.HTTPError as err:
-            with err:
-                return self._response(err.code, err.headers.items(), err)
+            try:
+                with self._opener.open(req, timeout=self.timeout) as raw:
+                    return self._response(raw.status, raw.headers.items(), raw)
+            except urllib.error.HTTPError as err:
+                with err:
+                    return self._response(err.code, err.headers.items(), err)
         except urllib.error.URLError as err:
             raise TransportError(f"{method} {url}: {_reason(err.reason)}") from None
         except TimeoutError:

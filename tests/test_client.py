@@ -3,6 +3,7 @@
 import ast
 import base64
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -10,7 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.client_stubs import Stub, discovery, json_response, quickstart_idp, serve
+from tests.client_stubs import (
+    DRIPPED_ANSWER,
+    Stub,
+    discovery,
+    dripping_server,
+    json_response,
+    quickstart_idp,
+    self_signed,
+    serve,
+)
 
 import client
 
@@ -43,14 +53,24 @@ def refused_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def test_client_imports_only_the_standard_library():
+def imported_modules(nodes: Iterator[ast.AST]) -> set[str]:
     imported = set()
-    for node in ast.walk(ast.parse(CLIENT_PY.read_text())):
+    for node in nodes:
         if isinstance(node, ast.Import):
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
-    assert imported - sys.stdlib_module_names == set()
+    return imported
+
+
+def test_client_imports_only_the_standard_library_outside_its_signing_import():
+    tree = ast.parse(CLIENT_PY.read_text())
+    signing = next(node for node in ast.walk(tree)
+                   if isinstance(node, ast.FunctionDef) and node.name == "_cryptography")
+    inside = set(ast.walk(signing))
+    assert imported_modules(node for node in ast.walk(tree) if node not in inside
+                            ) - sys.stdlib_module_names == set()
+    assert imported_modules(iter(inside)) == {"cryptography"}
 
 
 @pytest.mark.parametrize("url", ["http://localhost:5000", "http://127.0.0.1", "http://127.8.9.10/x",
@@ -231,6 +251,16 @@ def test_a_server_that_answers_slowly_times_out_even_while_bytes_arrive(stub):
     assert time.monotonic() - started < 1.5
 
 
+def test_a_server_dripping_its_status_line_and_headers_is_cut_off_at_the_deadline():
+    # Issue 14, item 4: the timeout bounded each socket read, so this ran for the whole 40 s.
+    with dripping_server(DRIPPED_ANSWER) as url:
+        started = time.monotonic()
+        with pytest.raises(client.RequestTimeout) as caught:
+            client.discover(url, timeout=1)
+        assert time.monotonic() - started < 15
+    assert caught.value.reason == "no answer within 1 s"
+
+
 def test_client_secret_basic_form_url_encodes_id_and_secret():
     value = client.client_secret_basic("a:b%c+d é", "s3:/+=&é")
     assert value == "Basic " + base64.b64encode(b"a%3Ab%25c%2Bd+%C3%A9:s3%3A%2F%2B%3D%26%C3%A9").decode()
@@ -261,7 +291,7 @@ def test_no_scope_parameter_is_sent_when_scope_is_none(idp):
 
 
 def test_an_unknown_auth_method_is_refused():
-    with pytest.raises(ValueError, match="auth must be 'basic' or 'post', not 'jwt'"):
+    with pytest.raises(ValueError, match="auth must be 'basic', 'post' or a PrivateKeyJWT, not 'jwt'"):
         client.request_token("http://localhost/connect/token", "c", "s", auth="jwt")
 
 
@@ -330,3 +360,33 @@ def test_a_token_response_breaking_rfc6749_5_1_is_refused(stub, change, problem)
 def test_a_token_endpoint_over_http_on_another_host_gets_no_credentials():
     with pytest.raises(client.HTTPSRequired):
         client.request_token("http://idp.example/connect/token", "client", "secret")
+
+
+@pytest.fixture(scope="module")
+def tls_context(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+def test_an_https_answer_arrives_through_the_deadline_connection(tls_context, monkeypatch):
+    context, certificate = tls_context
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    answer = b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"ok": true}'
+    with dripping_server(answer, at_once=len(answer), tls=context) as url:
+        assert client.call_api(url + "/identity", None, timeout=5) == {"ok": True}
+
+
+def test_an_https_answer_dripping_is_cut_off_at_the_deadline(tls_context, monkeypatch):
+    context, certificate = tls_context
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    with dripping_server(DRIPPED_ANSWER, tls=context) as url:
+        started = time.monotonic()
+        with pytest.raises(client.RequestTimeout):
+            client.call_api(url + "/identity", None, timeout=1)
+        assert time.monotonic() - started < 15
+
+
+def test_an_untrusted_certificate_is_a_transport_error(tls_context):
+    with dripping_server(b"", tls=tls_context[0]) as url:
+        with pytest.raises(client.TransportError) as caught:
+            client.call_api(url + "/identity", None, timeout=5)
+    assert caught.value.reason == "TLS certificate not trusted: self-signed certificate"

@@ -13,13 +13,17 @@ from pathlib import Path
 
 import pytest
 from tests.client_stubs import (
+    DRIPPED_ANSWER,
     HEADER,
     Stub,
+    connect_proxy,
     discovery,
+    dripping_server,
     json_response,
     make_jwt,
     quickstart_api,
     quickstart_idp,
+    self_signed,
     serve,
 )
 
@@ -130,6 +134,19 @@ def test_loopback_requests_bypass_a_configured_proxy(idp, api, refused_url):
     assert flow(idp, api, env=ENV | proxies).returncode == 0
 
 
+def test_https_to_another_host_goes_through_the_configured_proxy_tunnel(tmp_path):
+    context, certificate = self_signed(tmp_path)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    with dripping_server(answer, at_once=len(answer), tls=context) as server:
+        with connect_proxy(int(server.rsplit(":", 1)[1])) as (proxy, requests):
+            env = ENV | {"https_proxy": proxy, "SSL_CERT_FILE": str(certificate)}
+            result = run("--authority", "https://idp.test", env=env)
+    assert requests == [b"CONNECT idp.test:443 HTTP/1.0"]
+    # The answer came through the tunnel and over TLS checked for idp.test.
+    assert failure(result) == ("error: unexpected answer from https://idp.test/.well-known/"
+                               "openid-configuration (HTTP 200): the body is not JSON")
+
+
 def test_verbose_logs_one_line_per_request(idp, api):
     result = flow(idp, api, "-v")
     assert result.stderr.splitlines() == [
@@ -186,8 +203,16 @@ def test_an_identity_provider_that_does_not_answer_times_out(idp, api, release):
 
 def test_an_api_that_does_not_answer_times_out(idp, api, release):
     api.routes["/identity"] = lambda seen: release.wait(10) and json_response({})
-    assert failure(flow(idp, api, "--timeout", "0.3")) == (
-        f"error: the API at {api.url}/identity did not answer within 0.3 s")
+    # A whole exchange must fit in the timeout now: room for discovery and token on a busy machine.
+    assert failure(flow(idp, api, "--timeout", "1.5")) == (
+        f"error: the API at {api.url}/identity did not answer within 1.5 s")
+
+
+def test_an_identity_provider_dripping_its_answer_is_cut_off_at_the_timeout(api):
+    # Issue 14, item 4: each byte reset the timeout, so this ran past the 30 s run() allows.
+    with dripping_server(DRIPPED_ANSWER) as url:
+        assert failure(run("--authority", url, "--api", api.url + "/identity", "--timeout", "1")
+                       ) == f"error: the identity provider at {url} did not answer within 1 s"
 
 
 def test_an_api_answer_that_is_not_json(idp, api):
@@ -224,11 +249,12 @@ def test_decode_of_a_token_that_is_not_a_jws(idp, api):
         "error: cannot decode the access token: the token has 1 segments, a JWS has 3")
 
 
-def test_a_token_is_accepted_only_as_bearer(idp, api):
+def test_a_dpop_token_is_refused_when_no_proof_was_sent(idp, api):
     idp.routes["/connect/token"] = json_response({"access_token": make_jwt(HEADER, {}),
                                                   "token_type": "DPoP"})
-    assert failure(flow(idp, api)) == (f"error: unexpected answer from {idp.url}/connect/token "
-                                       "(HTTP 200): token_type is 'DPoP', expected Bearer")
+    assert failure(flow(idp, api)) == (
+        f"error: unexpected answer from {idp.url}/connect/token (HTTP 200): token_type is "
+        "'DPoP', expected Bearer: the request carried no DPoP proof")
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -15,6 +15,7 @@ import pytest
 
 from conformance import LiveTransport, TransportError
 from conformance.__main__ import main
+from tests.client_stubs import DRIPPED_ANSWER, DRIPPED_BODY, dripping_server
 from tests.conformance_stub import Stub
 from tests.servers import ROOT, free_port, running
 
@@ -95,6 +96,17 @@ def test_a_slow_server_times_out(serve):
         LiveTransport(timeout=0.2).request("GET", base + "/")
 
 
+@pytest.mark.parametrize(("answer", "at_once"), [(DRIPPED_ANSWER, 0),
+                                                 (DRIPPED_BODY, DRIPPED_BODY.index(b"\r\n\r\n") + 4)])
+def test_a_server_dripping_its_answer_is_cut_off_at_the_deadline(answer, at_once):
+    # Issue 14, item 4: the timeout bounded each socket read, so this ran for the whole 40 s.
+    with dripping_server(answer, at_once=at_once) as base:
+        started = time.monotonic()
+        with pytest.raises(TransportError, match=r"timed out"):
+            LiveTransport(timeout=1).request("GET", base + "/")
+        assert time.monotonic() - started < 15
+
+
 def test_a_closed_port_is_connection_refused():
     url = f"http://127.0.0.1:{free_port()}/"
     with pytest.raises(TransportError, match=r"^GET http://127\.0\.0\.1:\d+/: connection refused$"):
@@ -152,6 +164,16 @@ def test_an_unreachable_issuer_is_one_line_and_exit_3(capsys):
     assert (captured.out, captured.err) == ("", (
         f"conformance: cannot reach the issuer: GET http://127.0.0.1:{port}"
         "/.well-known/openid-configuration: connection refused\n"))
+
+
+def test_an_issuer_dripping_its_answer_is_one_line_and_exit_3(capsys):
+    with dripping_server(DRIPPED_ANSWER) as issuer:
+        started = time.monotonic()
+        assert main(_arguments(issuer, "--timeout", "1")) == 3
+        assert time.monotonic() - started < 15
+    assert capsys.readouterr().err == (
+        f"conformance: cannot reach the issuer: GET {issuer}/.well-known/openid-configuration: "
+        "timed out after 1 s\n")
 
 
 def test_an_unreachable_api_is_one_line_and_exit_3(serve, capsys):
