@@ -10,7 +10,7 @@ from .app import IdentityProvider
 from .config import Config, default_config, validate
 from .key_encryption import KeyEncryptionKey
 from .store import Store
-from .store.sqlite import SQLiteStore
+from .store.memory import MemoryStore
 
 __all__ = ["IdentityProvider", "make_app"]
 
@@ -22,14 +22,14 @@ def make_app(config: Config | None = None, *, store: Store | None = None,
              key_dir: str | Path | None = None, **options) -> IdentityProvider:
     """A WSGI application for ``config`` (the quickstart's by default).
 
-    ``store`` is the operational store (migrated here); without one, a private in-memory
-    store whose keys and state vanish with the process. ``key_encryption_key`` seals the
+    ``store`` is the operational store (migrated here); without one, a store in this
+    process's memory, whose keys and state vanish with it. ``key_encryption_key`` seals the
     signing keys in the store (a random one by default). ``key_dir`` holds key files from
     before the store, imported once. ``options`` go to IdentityProvider (``clock``,
     ``throttle_policy``, ``client_keys``, ``poll_interval``).
     """
     config = validate(config or default_config())
-    store = store or SQLiteStore.memory()
+    store = store or MemoryStore()
     store.migrate()
     app = IdentityProvider(config, store, key_encryption_key or KeyEncryptionKey.generate(),
                            **options)

@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--port {args.port} is not a port number")
     if args.threads < 1 or args.workers < 1:
         parser.error("--threads and --workers must be at least 1")
+    if args.store == "memory:" and args.workers > 1:
+        parser.error("the memory: store is private to one process; use a sqlite:/// store "
+                     "with --workers")
     return args
 
 

@@ -1,8 +1,9 @@
 """The store and key-encryption-key options every ``python -m idp`` command shares.
 
 ``--store URL`` is ``sqlite:///PATH`` or a libpq ``postgresql://`` URL (PG* environment
-variables fill in what it leaves out); the default is ``sqlite:///<data dir>/idp.db`` with
-``--data-dir`` (default ``./data``), made with mode 0700 when missing. The key-encryption key
+variables fill in what it leaves out), or ``memory:`` for one process that keeps nothing; the
+default is ``sqlite:///<data dir>/idp.db`` with ``--data-dir`` (default ``./data``), made with
+mode 0700 when missing. The key-encryption key
 comes from ``--key-encryption-key-file FILE``, else ``IDP_KEY_ENCRYPTION_KEY``, else (SQLite
 only) ``<data dir>/key-encryption-key``, created at first start with mode 0600.
 """
@@ -26,8 +27,8 @@ DEFAULT_DATA_DIR = "data"
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", metavar="URL",
-                        help="operational store: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
-                        "(default sqlite:///<data dir>/idp.db)")
+                        help="operational store: sqlite:///PATH, postgresql://USER@HOST:PORT/DB, "
+                        "or memory: (one process, nothing kept) (default sqlite:///<data dir>/idp.db)")
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, metavar="DIR",
                         help="where the default SQLite store and key-encryption key live (./data)")
     parser.add_argument("--key-encryption-key-file", metavar="FILE",
@@ -47,6 +48,8 @@ def open_configured(args: argparse.Namespace) -> tuple[Store, KeyEncryptionKey]:
     if url.startswith("sqlite:///") and args.store is None:
         _make_data_dir(Path(args.data_dir))
     store = open_store(url)
+    if url == "memory:" and not args.key_encryption_key_file:
+        return store, KeyEncryptionKey.generate()  # nothing it seals outlives the process
     try:
         return store, key_encryption_key(args, postgres=not url.startswith("sqlite:"))
     except BaseException:

@@ -21,7 +21,7 @@ from idp.rotation import (
     signing_choice,
 )
 from idp.store import KeyChanges, StoredKey
-from idp.store.sqlite import SQLiteStore
+from idp.store.memory import MemoryStore
 from tests.idp_support import make_testapp
 
 T0 = 1_800_000_000
@@ -199,14 +199,14 @@ def manager(store, kek, clock, **policy) -> KeyManager:
 
 
 def test_two_nodes_on_one_store_sign_with_the_same_key_and_publish_the_same_jwks(clock):
-    store, kek = SQLiteStore.memory(), KeyEncryptionKey.generate()
+    store, kek = MemoryStore(), KeyEncryptionKey.generate()
     one, two = manager(store, kek, clock), manager(store, kek, clock)
     assert one.view().signer.kid == two.view().signer.kid
     assert one.view().jwks_body == two.view().jwks_body
 
 
 def test_a_rotation_by_another_node_is_seen_at_the_next_poll(clock):
-    store, kek = SQLiteStore.memory(), KeyEncryptionKey.generate()
+    store, kek = MemoryStore(), KeyEncryptionKey.generate()
     one, two = manager(store, kek, clock), manager(store, kek, clock)
     store.change_keys(lambda keys: announce(keys, T0, "RS256", POLICY,
                                             lambda a, n: one._new_key(a, n)))
@@ -216,7 +216,7 @@ def test_a_rotation_by_another_node_is_seen_at_the_next_poll(clock):
 
 
 def test_the_view_moves_to_the_next_key_when_its_time_comes_without_the_store(clock):
-    store, kek = SQLiteStore.memory(), KeyEncryptionKey.generate()
+    store, kek = MemoryStore(), KeyEncryptionKey.generate()
     keys = manager(store, kek, clock)
     first = keys.view().signer.kid
     clock[0] = T0 + 76 * DAY
@@ -230,7 +230,7 @@ def test_the_view_moves_to_the_next_key_when_its_time_comes_without_the_store(cl
 
 
 def test_a_revoked_key_stops_signing_at_the_next_poll(clock):
-    store, kek = SQLiteStore.memory(), KeyEncryptionKey.generate()
+    store, kek = MemoryStore(), KeyEncryptionKey.generate()
     keys = manager(store, kek, clock)
     kid = keys.view().signer.kid
     store.change_keys(lambda rows: revoke(rows, T0, kid))

@@ -158,3 +158,17 @@ def test_issuer_on_the_command_line_wins_over_the_file(tmp_path):
     config.write_text('issuer = "http://127.0.0.1:1/elsewhere"\n')
     with running("idp", "--config", str(config), "--issuer", "http://localhost:7") as (port, _):
         assert discovery_issuer(port) == "http://localhost:7"
+
+
+def test_the_memory_store_serves_one_process(tmp_path):
+    with running("idp", "--store", "memory:") as (port, _):
+        assert discovery_issuer(port) == f"http://localhost:{port}"
+    assert not (ROOT / "memory:").exists()
+
+
+def test_the_memory_store_refuses_several_workers():
+    result = run_idp("--store", "memory:", "--workers", "2")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "python -m idp: error: the memory: store is private to one process; use a sqlite:/// "
+        "store with --workers")

@@ -7,7 +7,8 @@ failed-authentication counters. Every row carries its expiry; expired rows read 
 
 Two backends implement it with the same SQL (``sql.py``): SQLite, the embedded default that
 the workers of one machine share (``sqlite.py``), and PostgreSQL for several nodes
-(``postgres.py``). They are the only modules that import a database driver. Every failure to
+(``postgres.py``). They are the only modules that import a database driver. A third keeps
+everything in one process's memory (``memory.py``), for development and tests. Every failure to
 reach the store, or to get an answer in bounded time, is raised as ``StoreUnavailable``, which
 the application answers with 503 and Retry-After.
 """
@@ -201,23 +202,27 @@ class StoreOptions:
 
 
 def open_store(url: str, options: StoreOptions | None = None) -> Store:
-    """``sqlite:///PATH`` or ``postgresql://...`` (libpq URL; PG* environment variables apply)."""
+    """``sqlite:///PATH``, ``postgresql://...`` (libpq URL; PG* environment variables apply),
+    or ``memory:`` (one process, nothing kept: development and tests)."""
     options = options or StoreOptions()
+    if url == "memory:":
+        from .memory import MemoryStore
+
+        return MemoryStore()
     if url.startswith("sqlite:///"):
         from .sqlite import SQLiteStore
 
         path = url[len("sqlite:///"):]
-        if not path:
-            raise StoreConfigError("a sqlite store URL needs a file path: sqlite:///PATH")
-        if path == ":memory:":
-            return SQLiteStore.memory()
+        if not path or path == ":memory:":
+            raise StoreConfigError("a sqlite store URL needs a file path: sqlite:///PATH "
+                                   "(memory: is the store kept in memory)")
         return SQLiteStore(Path(path), options)
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
 
         return PostgresStore(url, options)
-    raise StoreConfigError(
-        f"unsupported store URL {redact(url)!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    raise StoreConfigError(f"unsupported store URL {redact(url)!r}: use sqlite:///PATH or "
+                           "postgresql://USER@HOST:PORT/DB")
 
 
 def redact(url: str) -> str:

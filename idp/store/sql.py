@@ -20,6 +20,7 @@ KEY_RECORD_TIME = 400 * 86_400  # a gone key's row (no material) is kept this lo
 KEYS_LOCK = 0x6B657973          # PostgreSQL advisory lock ids: "keys"
 MIGRATIONS_LOCK = 0x6D696772    # and "migr"
 
+THROTTLE_WAIT = "SELECT blocked_until FROM throttle WHERE subject = ? AND expires_at > ?"
 _KEY_COLUMNS = ("kid, alg, sealed, created_at, activates_at, retires_at, removes_at, "
                 "revoked_at, expires_at")
 
@@ -139,8 +140,7 @@ class SQLStore(Store):
     # -- failed authentication
     def throttle_wait(self, key: bytes, now: float) -> float | None:
         with self._transaction(write=False) as run:
-            row = run("SELECT blocked_until FROM throttle WHERE subject = ? AND expires_at > ?",
-                      (key, now)).fetchone()
+            row = run(THROTTLE_WAIT, (key, now)).fetchone()
         return None if row is None else max(0.0, row[0] - now)
 
     def throttle_failure(self, key: bytes, credential_mac: bytes, now: float,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -20,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import StoreConfigError, StoreOptions, StoreUnavailable
+from .sql import THROTTLE_WAIT as _THROTTLE_WAIT
 from .sql import Runner, SQLStore
 
 MIN_SQLITE = (3, 35, 0)  # RETURNING
@@ -28,37 +28,22 @@ MIN_SQLITE = (3, 35, 0)  # RETURNING
 class SQLiteStore(SQLStore):
     dialect = "sqlite"
 
-    def __init__(self, path: Path, options: StoreOptions | None = None, *,
-                 _uri: str | None = None) -> None:
+    def __init__(self, path: Path, options: StoreOptions | None = None) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise StoreConfigError(f"the SQLite store needs SQLite 3.35 or newer; this Python "
                                    f"has {sqlite3.sqlite_version}")
         self.options = options or StoreOptions()
         self.path = path
         self.url = f"sqlite:///{path}"
-        self._target = _uri or str(path)
-        self._is_uri = _uri is not None
         self._local = threading.local()
         self._open: list[sqlite3.Connection] = []
         self._open_lock = threading.Lock()
-        self._anchor: sqlite3.Connection | None = None
-        if _uri is None:
-            _create_private(path)
-        else:  # a memory database lives while one connection to it is open
-            self._anchor = self._connect()
-
-    @classmethod
-    def memory(cls) -> SQLiteStore:
-        """A private in-memory store shared by the threads of this process: for tests and
-        throw-away servers."""
-        name = f"file:idp-{secrets.token_hex(8)}?mode=memory&cache=shared"
-        return cls(Path(":memory:"), _uri=name)
+        _create_private(path)
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self._target, timeout=self.options.statement_timeout,
-                                   isolation_level=None, check_same_thread=False,
-                                   uri=self._is_uri)
+            conn = sqlite3.connect(self.path, timeout=self.options.statement_timeout,
+                                   isolation_level=None, check_same_thread=False)
             self._use_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
@@ -115,17 +100,22 @@ class SQLiteStore(SQLStore):
         """BEGIN IMMEDIATE already holds the database's one write lock."""
 
     def close(self) -> None:
-        """Close this process's connections (a memory store keeps its anchor, or its data
-        would vanish)."""
+        """Close this process's connections; later calls open new ones."""
         with self._open_lock:
             opened, self._open = self._open, []
         for conn in opened:
-            if conn is not self._anchor:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-        if self._anchor is not None:
-            self._open.append(self._anchor)
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
         self._local = threading.local()
+
+    def throttle_wait(self, key: bytes, now: float) -> float | None:
+        """The one read on the token endpoint's success path, without the generic transaction
+        wrapper: a single statement on this thread's connection."""
+        try:
+            row = self._connection().execute(_THROTTLE_WAIT, (key, now)).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"the store {self.url} cannot be used: {exc}") from None
+        return None if row is None else max(0.0, row[0] - now)
 
 
 def _create_private(path: Path) -> None:
