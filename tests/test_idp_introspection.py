@@ -9,7 +9,7 @@ import secrets
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from idp.config import ApiScope, Client, Secret
+from idp.config import Client, Secret
 from idp.rotation import retire
 from idp.rotation import revoke as revoke_key
 from idp.store import StoreUnavailable
@@ -27,6 +27,7 @@ from tests.token_support import (
     revoke,
     stored_claims,
     tokens_config,
+    wide_config,
 )
 
 GUESSER = {"REMOTE_ADDR": "192.0.2.1"}
@@ -364,20 +365,6 @@ def test_get_is_405_with_allow(app):
 
 # --- tokens longer than an ordinary form parameter -----------------------------------------------
 
-def wide_config():
-    """A client with forty scopes: its JWT is well over a kilobyte."""
-    names = tuple(f"api1.permission-{i:02}" for i in range(40))
-    base = tokens_config()
-    return dataclasses.replace(
-        base,
-        api_scopes=base.api_scopes + tuple(ApiScope(n) for n in names),
-        api_resources=(dataclasses.replace(base.api_resources[0],
-                                           scopes=("api1", "api1.read", *names)),
-                       *base.api_resources[1:]),
-        clients=base.clients + (Client("wide", (Secret.from_plaintext("secret"),),
-                                       allowed_scopes=names),))
-
-
 def test_a_jwt_longer_than_a_kilobyte_can_be_introspected():
     app = make_testapp(wide_config(), clock=lambda: NOW)
     token = get_token(app, "wide", scope=None)
@@ -411,3 +398,14 @@ def test_a_jwt_when_the_store_is_down_is_503_not_active(app):
     response = introspect(app, token, status=503)
     assert response.json == UNAVAILABLE
     assert response.headers["Retry-After"] == "5"
+
+
+def test_guessing_an_apis_secret_does_not_throttle_a_client_of_the_same_name():
+    """Clients and API resources are two namespaces: a client may be called api1 too."""
+    base = tokens_config()
+    namesake = Client("api1", (Secret.from_plaintext("secret"),), allowed_scopes=("api1",))
+    app = make_testapp(dataclasses.replace(base, clients=base.clients + (namesake,)))
+    for i in range(8):
+        app.post(INTROSPECT, {"token": "x"}, headers=basic("api1", f"guess-{i}"),
+                 extra_environ=GUESSER, status="*")
+    assert get_token(app, "api1", REMOTE_ADDR=GUESSER["REMOTE_ADDR"]).count(".") == 2

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 
-from idp.config import Client, Config, Secret
+from idp.config import ApiScope, Client, Config, Secret
 from tests.idp_support import TOKEN, basic, two_api_config
 
 INTROSPECT = "/connect/introspect"
@@ -39,6 +39,20 @@ def tokens_config(**overrides) -> Config:
     return dataclasses.replace(config, **overrides)
 
 
+def wide_config() -> Config:
+    """A client ``wide`` with forty scopes of api1: its JWT is well over a kilobyte."""
+    names = tuple(f"api1.permission-{i:02}" for i in range(40))
+    base = tokens_config()
+    return dataclasses.replace(
+        base,
+        api_scopes=base.api_scopes + tuple(ApiScope(n) for n in names),
+        api_resources=(dataclasses.replace(base.api_resources[0],
+                                           scopes=("api1", "api1.read", *names)),
+                       *base.api_resources[1:]),
+        clients=base.clients + (Client("wide", (Secret.from_plaintext("secret"),),
+                                       allowed_scopes=names),))
+
+
 def get_token(app, client: str = "client", scope: str | None = "api1", headers=None,
               **environ) -> str:
     form = {"grant_type": "client_credentials"}
@@ -49,16 +63,18 @@ def get_token(app, client: str = "client", scope: str | None = "api1", headers=N
     return response.json["access_token"]
 
 
-def introspect(app, token: str | None, api: str = "api1", status: int | str = 200, **form):
+def introspect(app, token: str | None, api: str = "api1", status: int | str = 200,
+               extra_environ=None, **form):
     body = {**form} if token is None else {"token": token, **form}
     return app.post(INTROSPECT, body, headers=basic(api, API_SECRETS[api]), status=status,
-                    content_type=FORM_TYPE)
+                    content_type=FORM_TYPE, extra_environ=extra_environ)
 
 
-def revoke(app, token: str | None, client: str = "client", status: int | str = 200, **form):
+def revoke(app, token: str | None, client: str = "client", status: int | str = 200,
+           extra_environ=None, **form):
     body = {**form} if token is None else {"token": token, **form}
     return app.post(REVOKE, body, headers=basic(client, "secret"), status=status,
-                    content_type=FORM_TYPE)
+                    content_type=FORM_TYPE, extra_environ=extra_environ)
 
 
 def handle_digest(handle: str) -> bytes:
