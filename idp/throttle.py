@@ -3,13 +3,15 @@
 The rule counts *distinct* wrong credentials per (client id, source address): repeating one
 wrong secret tells a guesser nothing new, so a replica still configured with an old secret
 never locks out the correct replicas behind the same address, while guessing distinct secrets
-is slowed down exponentially. Each Throttle counts in a namespace of its own (``name``):
-clients and API resources are distinct parties even when they share a name, and the
-revocation endpoint counts its refusals of other clients' tokens apart from authentication,
-so that a success, which clears an authentication count, never clears those. Presented credentials are remembered only as HMACs under a key
+is slowed down exponentially. Presented credentials are remembered only as HMACs under a key
 every node derives from the key-encryption key, never as the secret or a plain hash of it.
 The counters live in the store, so neither ``--workers N`` nor N nodes multiply a guesser's
 budget, and a key is never evicted while it is blocked.
+
+Each Throttle counts in a namespace of its own (``name``): clients and API resources are
+distinct parties even when they share a name, and the revocation endpoint counts its refusals
+of other clients' tokens apart from authentication, so that a success, which clears an
+authentication count, never clears those (``check`` reads a count without clearing it).
 
 Only guessable credentials count, and only for clients that exist: a failed client assertion
 is a signature nobody can guess, and an unknown client id has no secret to guess.
