@@ -206,6 +206,15 @@ def test_a_jwt_signed_by_a_key_we_do_not_publish_is_inactive(app):
     assert introspect(app, compact(own_kid, claims, stranger.sign)).json == INACTIVE
 
 
+@pytest.mark.parametrize("kid", [["a"], {"a": 1}, 1, None])
+def test_a_jwt_whose_kid_is_not_a_string_is_inactive(app, kid):
+    """Not a 500: the header is the attacker's, and a list or an object is no dict key."""
+    token = get_token(app, "client")
+    header = {**segment(token, 0), "kid": kid}
+    forged = compact(header, segment(token, 1), ProofKey("ES256").sign)
+    assert introspect(app, forged).json == INACTIVE
+
+
 # --- tokens signed with our own key that are not our access tokens -----------------------------
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import secrets
 
 import pytest
 
+from tests.dpop_proofs import ProofKey, compact
 from tests.idp_support import TOKEN, basic, make_testapp, segment
 from tests.token_support import (
     CHALLENGE,
@@ -173,6 +174,13 @@ def test_an_expired_reference_token_is_200(app, now):
 def test_a_malformed_token_is_200(app, garbage):
     assert_empty_200(revoke(app, garbage))
     assert rows(app.app.store, "revoked_tokens") == []
+
+
+@pytest.mark.parametrize("kid", [["a"], {"a": 1}])
+def test_a_jwt_whose_kid_is_not_a_string_is_200(app, kid):
+    token = get_token(app, "client")
+    forged = compact({**segment(token, 0), "kid": kid}, segment(token, 1), ProofKey("ES256").sign)
+    assert_empty_200(revoke(app, forged))
 
 
 def test_another_issuers_jwt_is_200_and_nothing_is_recorded(app):
