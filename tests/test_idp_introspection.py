@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import json
 import secrets
+from urllib.parse import quote_plus
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from idp.config import Client, Secret
+from idp.config import ApiResource, Client, Secret
+from idp.config_file import load_config
 from idp.rotation import retire
 from idp.rotation import revoke as revoke_key
 from idp.store import StoreUnavailable
@@ -324,6 +328,44 @@ def test_no_credential_is_401_with_a_challenge(app):
     assert response.json == {"error": "invalid_client",
                              "error_description": "client authentication is required"}
     assert response.headers["WWW-Authenticate"] == CHALLENGE
+
+
+def test_an_api_named_by_a_uri_introspects_with_form_encoded_basic_credentials():
+    """RFC 6749 App. B: the name's ':' and '/' are encoded before Basic joins id and secret."""
+    base = tokens_config()
+    uri_api = ApiResource("https://api.example.com/v1", scopes=("api1",),
+                          secrets=(Secret.from_plaintext("uri secret"),))
+    app = make_testapp(dataclasses.replace(base, api_resources=(*base.api_resources, uri_api)),
+                       clock=lambda: NOW)
+    token = get_token(app, "client", scope="api1")
+    raw = quote_plus("https://api.example.com/v1") + ":" + quote_plus("uri secret")
+    headers = {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
+    response = app.post(INTROSPECT, {"token": token}, headers=headers)
+    assert (response.json["active"], response.json["scope"]) == (True, "api1")
+    body = {"token": token, "client_id": "https://api.example.com/v1",
+            "client_secret": "uri secret"}
+    assert app.post(INTROSPECT, body).json["active"] is True
+
+
+def test_the_config_file_reads_api_resource_secrets(tmp_path):
+    path = tmp_path / "idp.toml"
+    digest = base64.b64encode(hashlib.sha256(b"api1-secret").digest()).decode()
+    path.write_text(f'''
+[[api_scopes]]
+name = "api1"
+
+[[api_resources]]
+name = "api1"
+scopes = ["api1"]
+secrets = [{{ sha256 = "{digest}", description = "introspection" }}]
+
+[[clients]]
+client_id = "client"
+secrets = [{{ sha256 = "K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols=" }}]
+allowed_scopes = ["api1"]
+''')
+    app = make_testapp(load_config(path), clock=lambda: NOW)
+    assert introspect(app, get_token(app, "client")).json["active"] is True
 
 
 def test_an_api_without_secrets_cannot_introspect():
