@@ -258,6 +258,20 @@ def test_a_throttled_prober_never_blocks_another_client(app):
     assert_empty_200(revoke(app, get_token(app, "other"), client="other", extra_environ=PROBER))
 
 
+def test_no_token_reaches_the_log(app, caplog):
+    own, foreign, handle = get_token(app, "client"), get_token(app, "other"), get_token(app, "ref")
+    with caplog.at_level("DEBUG"):
+        revoke(app, own)
+        revoke(app, foreign, status=400)
+        revoke(app, handle, client="ref")
+        introspect(app, own)
+    assert caplog.records
+    for record in caplog.records:
+        message = record.getMessage()
+        assert all(token not in message for token in (own, foreign, handle)), message
+        assert all(token.split(".")[-1] not in message for token in (own, foreign)), message
+
+
 # --- requests and authentication ----------------------------------------------------------------
 
 def test_a_missing_token_is_invalid_request(app):
