@@ -112,7 +112,7 @@ def test_token_type_hint_is_only_a_hint(app, hint):
     assert introspect(app, token, token_type_hint=hint).json == introspect(app, token).json
 
 
-def test_a_reference_hint_on_a_jwt_and_a_jwt_hint_on_a_handle_change_nothing(app):
+def test_a_hint_on_a_reference_token_changes_nothing(app):
     handle = get_token(app, "ref")
     assert introspect(app, handle, token_type_hint="access_token").json["active"] is True
 
