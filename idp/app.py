@@ -41,6 +41,7 @@ from .errors import (
     NotFound,
     ServerError,
     TemporarilyUnavailable,
+    TooManyRefusedRevocations,
     render,
     status_line,
 )
@@ -77,13 +78,17 @@ class IdentityProvider:
         self.config = config
         self.store = store
         self.keys = KeyManager(store, kek, config, clock=clock, poll_interval=poll_interval)
-        throttle = Throttle(store, kek.derive("throttle credential mac"), throttle_policy, clock)
+        mac_key = kek.derive("throttle credential mac")
+        throttle = Throttle(store, mac_key, throttle_policy, clock)
+        api_throttle = Throttle(store, mac_key, throttle_policy, clock, name="api")
+        refusals = Throttle(store, mac_key, throttle_policy, clock, name="revocation refusal",
+                            too_many=TooManyRefusedRevocations)
         assertions = AssertionVerifier(config, store, client_keys or ClientKeys(), clock=clock)
         clients = {client.client_id: client for client in config.clients}
         apis = {api.name: api for api in config.api_resources if api.secrets}
         authenticate_client = Authenticator(clients, CLIENT_AUTH_METHODS, config.issuer, throttle,
                                             assertions)
-        authenticate_api = Authenticator(apis, API_AUTH_METHODS, config.issuer, throttle)
+        authenticate_api = Authenticator(apis, API_AUTH_METHODS, config.issuer, api_throttle)
         nonce_key = kek.derive("dpop nonce") if config.dpop_nonce else None
         dpop = DPoPChecker(config.issuer + TOKEN_PATH, store, nonce_key=nonce_key, clock=clock)
         base = base_path(config.issuer)
@@ -98,7 +103,7 @@ class IdentityProvider:
             ("POST", base + INTROSPECTION_PATH): IntrospectionEndpoint(
                 config, self.keys, authenticate_api, store, clock),
             ("POST", base + REVOCATION_PATH): RevocationEndpoint(
-                config, self.keys, authenticate_client, store, throttle, clock),
+                config, self.keys, authenticate_client, store, refusals, clock),
         }
         self.allowed: dict[str, list[str]] = {}
         for method, path in self.routes:

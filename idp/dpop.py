@@ -55,13 +55,17 @@ class DPoPChecker:
         try:
             compact = jws.parse(value.strip(), MAX_PROOF)
         except jws.JWSError:
-            raise InvalidDPoPProof("the DPoP proof is not a JWS in compact form") from None
+            raise InvalidDPoPProof("the DPoP proof is not a signed JWS in compact form") from None
         jwk = self.check_header(compact.header)
         key = jws.public_key(jwk, compact.header["alg"])
         if not jws.verify(compact, compact.header["alg"], key):
             raise InvalidDPoPProof("the DPoP proof's signature does not verify with its jwk")
         try:
             claims = jws.claims(compact)
+        except jws.JWSError:
+            raise InvalidDPoPProof("the DPoP proof's claims are not a JSON object of unique "
+                                   "names and finite numbers") from None
+        try:
             iat = jws.numeric_date(claims, "iat", required=True)
         except jws.JWSError as exc:
             raise InvalidDPoPProof(f"the DPoP proof is invalid: {exc}") from None

@@ -57,12 +57,18 @@ class TooManyRequests(HTTPError):
 
     status = 429
     error = "invalid_client"
+    sentence = "too many failed client authentication attempts; retry later"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            "too many failed client authentication attempts; retry later",
-            [("Retry-After", str(retry_after))],
-        )
+        super().__init__(self.sentence, [("Retry-After", str(retry_after))])
+
+
+class TooManyRefusedRevocations(TooManyRequests):
+    """RFC 7009 §2.1 refusals of other clients' tokens, throttled as guesses are; the error
+    code stays that of the refusal."""
+
+    error = "invalid_request"
+    sentence = "too many requests to revoke tokens of other clients; retry later"
 
 
 class TemporarilyUnavailable(HTTPError):

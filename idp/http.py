@@ -7,6 +7,7 @@ under other names, so that a request parameter can never pose as server state.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -64,13 +65,17 @@ class Request:
         except ValueError:
             raise InvalidRequest("the query string has too many parameters") from None
 
-    def read_form(self, repeatable: frozenset[str] = frozenset()) -> Form:
+    def read_form(self, repeatable: frozenset[str] = frozenset(),
+                  limits: Mapping[str, int] | None = None) -> Form:
         """RFC 6749 §3.2 and App. B: a urlencoded UTF-8 body, each parameter at most once,
         except the ``repeatable`` ones, whose further values go to ``Form.repeated`` for the
-        endpoint to refuse in its own words (RFC 8707's resource: invalid_target).
+        endpoint to refuse in its own words (RFC 8707's resource: invalid_target). Every
+        value is at most MAX_FIELD_LENGTH characters, unless ``limits`` names another
+        maximum for it (a token sent back to us is longer than any other parameter).
 
         RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
         """
+        limits = limits or {}
         media_type, _, params = (self.header("Content-Type") or "").partition(";")
         if media_type.strip().lower() != "application/x-www-form-urlencoded":
             raise InvalidRequest("the body must be application/x-www-form-urlencoded")
@@ -88,10 +93,11 @@ class Request:
                 name = _form_decode(raw_name)
                 if name in form and name not in repeatable:
                     raise InvalidRequest(f"parameter {_printable(name)} is repeated")
-                if len(raw_value) > MAX_FIELD_LENGTH * 3:  # before decoding: %XX is 3 bytes
+                limit = limits.get(name, MAX_FIELD_LENGTH)
+                if len(raw_value) > limit * 3:  # before decoding: %XX is 3 bytes
                     raise InvalidRequest(f"parameter {_printable(name)} is too long")
                 value = _form_decode(raw_value)
-                if len(value) > MAX_FIELD_LENGTH:
+                if len(value) > limit:
                     raise InvalidRequest(f"parameter {_printable(name)} is too long")
                 if name in form:
                     repeated.setdefault(name, [form[name]]).append(value)

@@ -59,8 +59,8 @@ def _jwt(token: str, view: KeyView, issuer: str) -> Issued | None:
     except jws.JWSError:
         return None
     header = compact.header
-    typ = header.get("typ")
-    verifier = view.verifiers.get(header.get("kid"))
+    typ, kid = header.get("typ"), header.get("kid")
+    verifier = view.verifiers.get(kid) if isinstance(kid, str) else None  # a list is unhashable
     if verifier is None or header.get("alg") != verifier[0] or not isinstance(typ, str) \
             or typ.lower() not in ACCESS_TOKEN_TYPES or "crit" in header:
         return None

@@ -5,7 +5,9 @@ reference token is deleted from the store; a JWT's ``jti`` is recorded as revoke
 ``exp``, so that introspection answers ``active: false`` from then on (IdentityServer4 can
 revoke only reference tokens). Another client's token is refused with 400 invalid_request
 (§2.1, as node-oidc-provider and Keycloak do) and nothing changes; that refusal counts as a
-failure for the throttle, so the endpoint cannot be used to probe which tokens exist. A token
+failure for a throttle of its own, by the same rule as wrong secrets (distinct tokens count),
+which no success clears: so the endpoint cannot be used to probe which tokens exist, and while
+a (client, address) waits every revocation it sends is 429, whatever the token. A token
 that is unknown, already revoked, expired or malformed gets 200 with an empty body (§2.2); an
 unknown ``token_type_hint`` is ignored.
 """
@@ -20,7 +22,7 @@ from .client_auth import Authenticator
 from .config import Config
 from .errors import NO_STORE, InvalidRequest
 from .http import Request, Response
-from .issued import read_issued, revocation_key
+from .issued import MAX_TOKEN, read_issued, revocation_key
 from .keyset import KeyManager
 from .store import Store
 from .throttle import Throttle
@@ -30,21 +32,22 @@ log = logging.getLogger("idp.revocation")
 
 class RevocationEndpoint:
     def __init__(self, config: Config, keys: KeyManager, authenticate: Authenticator,
-                 store: Store, throttle: Throttle, clock: Callable[[], float] = time.time) -> None:
+                 store: Store, refusals: Throttle, clock: Callable[[], float] = time.time) -> None:
         self.issuer = config.issuer
         self.keys = keys
         self.authenticate = authenticate
         self.store = store
-        self.throttle = throttle
+        self.refusals = refusals
         self.clock = clock
 
     def __call__(self, request: Request) -> Response:
         """RFC 7009 §2.1 request, §2.2 response."""
-        form = request.read_form()
+        form = request.read_form(limits={"token": MAX_TOKEN})
         client = self.authenticate(request, form)
         token = form.get("token")
         if token is None:
             raise InvalidRequest("token is required")
+        self.refusals.check(client.client_id, request.remote_addr)
         now = self.clock()
         issued = read_issued(token, self.keys.view(), self.store, self.issuer, now)
         if issued is None or issued.expired(now):
@@ -52,7 +55,7 @@ class RevocationEndpoint:
         if issued.client_id != client.client_id:
             log.warning("client_id=%r tried to revoke a token of another client",
                         client.client_id[:64])
-            self.throttle.failed(client.client_id, request.remote_addr, token)
+            self.refusals.failed(client.client_id, request.remote_addr, token)
             raise InvalidRequest("the token was not issued to this client")
         if issued.reference is not None:
             self.store.delete_reference_token(issued.reference)

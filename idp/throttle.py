@@ -8,6 +8,11 @@ every node derives from the key-encryption key, never as the secret or a plain h
 The counters live in the store, so neither ``--workers N`` nor N nodes multiply a guesser's
 budget, and a key is never evicted while it is blocked.
 
+Each Throttle counts in a namespace of its own (``name``): clients and API resources are
+distinct parties even when they share a name, and the revocation endpoint counts its refusals
+of other clients' tokens apart from authentication, so that a success, which clears an
+authentication count, never clears those (``check`` reads a count without clearing it).
+
 Only guessable credentials count, and only for clients that exist: a failed client assertion
 is a signature nobody can guess, and an unknown client id has no secret to guess.
 
@@ -32,15 +37,21 @@ log = logging.getLogger("idp.throttle")
 
 class Throttle:
     def __init__(self, store: Store, mac_key: bytes, policy: ThrottlePolicy | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, name: str = "client",
+                 too_many: type[TooManyRequests] = TooManyRequests) -> None:
         self.store = store
         self.policy = policy or ThrottlePolicy()
         self.clock = clock
+        self.name = name
+        self.too_many = too_many
         self._mac_key = mac_key
+
+    def _subject(self, party_id: str, address: str) -> bytes:
+        return digest("throttle", self.name, party_id, address)
 
     def admit(self, party_id: str, address: str) -> None:
         """A caller that authenticated: 429 while its key waits; a success clears the key."""
-        subject = digest("throttle", party_id, address)
+        subject = self._subject(party_id, address)
         try:
             wait = self.store.throttle_wait(subject, self.clock())
             if wait is None:
@@ -51,15 +62,24 @@ class Throttle:
         except StoreUnavailable as exc:
             log.warning("admitting client_id=%r unthrottled: %s", party_id[:64], exc)
             return
-        log.warning("throttled client_id=%r from %s for %.0fs", party_id[:64], address, wait)
-        raise TooManyRequests(math.ceil(wait))
+        self._refuse(party_id, address, wait)
+
+    def check(self, party_id: str, address: str) -> None:
+        """429 while the key waits, and nothing more: for counts no success clears (a store
+        out of reach raises StoreUnavailable)."""
+        wait = self.store.throttle_wait(self._subject(party_id, address), self.clock())
+        if wait:
+            self._refuse(party_id, address, wait)
 
     def failed(self, party_id: str, address: str, credential: str) -> None:
-        """A wrong guessable credential; raises TooManyRequests if the key already waits."""
-        subject = digest("throttle", party_id, address)
+        """A wrong guessable credential; raises ``too_many`` if the key already waits."""
         mac = hmac.new(self._mac_key, credential.encode("utf-8", "surrogatepass"),
                        hashlib.sha256).digest()
-        wait = self.store.throttle_failure(subject, mac, self.clock(), self.policy)
+        wait = self.store.throttle_failure(self._subject(party_id, address), mac, self.clock(),
+                                           self.policy)
         if wait > 0:
-            log.warning("throttled client_id=%r from %s for %.0fs", party_id[:64], address, wait)
-            raise TooManyRequests(math.ceil(wait))
+            self._refuse(party_id, address, wait)
+
+    def _refuse(self, party_id: str, address: str, wait: float) -> None:
+        log.warning("throttled %s %r from %s for %.0fs", self.name, party_id[:64], address, wait)
+        raise self.too_many(math.ceil(wait))
