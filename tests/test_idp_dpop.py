@@ -15,7 +15,7 @@ import pytest
 
 from idp.config_file import load_config
 from idp.key_encryption import KeyEncryptionKey
-from idp.store.sqlite import SQLiteStore
+from idp.store.memory import MemoryStore
 from tests.dpop_proofs import TOKEN_URL, ProofKey, b64, compact, proof
 from tests.idp_support import TOKEN, basic, make_testapp, segment
 from tests.servers import running
@@ -318,7 +318,7 @@ def test_a_new_proof_reusing_a_jti_is_refused(app, key, now):
 
 
 def test_a_replay_to_another_app_sharing_the_store_is_refused(key, now):
-    store, kek = SQLiteStore.memory(), KeyEncryptionKey.generate()
+    store, kek = MemoryStore(), KeyEncryptionKey.generate()
     first = make_testapp(tokens_config(), store=store, key_encryption_key=kek, clock=lambda: now[0])
     second = make_testapp(tokens_config(), store=store, key_encryption_key=kek,
                           clock=lambda: now[0])
@@ -434,7 +434,7 @@ def test_a_made_up_nonce_is_refused_with_the_right_one(nonced, key, now):
 
 
 def test_a_nonce_from_another_node_sharing_the_key_encryption_key_is_accepted(kek, key, now):
-    store = SQLiteStore.memory()
+    store = MemoryStore()
     first = make_testapp(tokens_config(dpop_nonce=True), store=store, key_encryption_key=kek,
                          clock=lambda: now[0])
     second = make_testapp(tokens_config(dpop_nonce=True), store=store, key_encryption_key=kek,

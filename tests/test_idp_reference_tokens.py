@@ -16,6 +16,7 @@ from idp.store import StoreOptions
 from idp.store.sqlite import SQLiteStore
 from tests.idp_support import TOKEN, basic, make_testapp
 from tests.token_support import (
+    sqlite_store,
     NOW,
     UNAVAILABLE,
     get_token,
@@ -33,7 +34,7 @@ HANDLE = re.compile(r"[A-Za-z0-9_-]{43,}")
 
 @pytest.fixture
 def app():
-    return make_testapp(tokens_config(), clock=lambda: NOW)
+    return make_testapp(tokens_config(), clock=lambda: NOW, store=sqlite_store())
 
 
 def test_a_reference_client_gets_an_opaque_url_safe_handle_of_256_bits(app):
@@ -126,7 +127,7 @@ def test_the_config_file_reads_access_token_type(tmp_path):
     path.write_text(TOML + 'access_token_type = "reference"\n')
     config = load_config(path)
     assert config.clients[0].access_token_type == "reference"
-    assert HANDLE.fullmatch(get_token(make_testapp(config), "ref"))
+    assert HANDLE.fullmatch(get_token(make_testapp(config, store=sqlite_store()), "ref"))
 
 
 def test_access_token_type_defaults_to_jwt_in_the_config_file(tmp_path):

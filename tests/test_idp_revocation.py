@@ -11,6 +11,7 @@ import pytest
 from tests.dpop_proofs import ProofKey, compact
 from tests.idp_support import TOKEN, basic, make_testapp, segment
 from tests.token_support import (
+    sqlite_store,
     CHALLENGE,
     FORM_TYPE,
     INACTIVE,
@@ -39,7 +40,7 @@ def now():
 
 @pytest.fixture
 def app(now):
-    return make_testapp(tokens_config(), clock=lambda: now[0])
+    return make_testapp(tokens_config(), clock=lambda: now[0], store=sqlite_store())
 
 
 def assert_empty_200(response) -> None:
@@ -130,7 +131,7 @@ def test_an_unknown_or_wrong_token_type_hint_is_ignored(app, hint):
 
 
 def test_a_jwt_longer_than_a_kilobyte_can_be_revoked():
-    app = make_testapp(wide_config(), clock=lambda: NOW)
+    app = make_testapp(wide_config(), clock=lambda: NOW, store=sqlite_store())
     token = get_token(app, "wide", scope=None)
     assert len(token) > 1024
     assert_empty_200(app.post(REVOKE, {"token": token}, headers=basic("wide", "secret")))
@@ -184,7 +185,7 @@ def test_a_jwt_whose_kid_is_not_a_string_is_200(app, kid):
 
 
 def test_another_issuers_jwt_is_200_and_nothing_is_recorded(app):
-    other = make_testapp(tokens_config(), clock=lambda: NOW)
+    other = make_testapp(tokens_config(), clock=lambda: NOW, store=sqlite_store())
     assert_empty_200(revoke(app, get_token(other, "client")))
     assert rows(app.app.store, "revoked_tokens") == []
 

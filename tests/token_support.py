@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import hashlib
 import json
+import shutil
+import tempfile
 
 from idp.config import ApiScope, Client, Config, Secret
+from idp.store import open_store
 from tests.idp_support import TOKEN, basic, two_api_config
 
 INTROSPECT = "/connect/introspect"
@@ -85,6 +89,14 @@ def stored_claims(app, handle: str) -> dict:
     """The claims the store keeps with a reference token (found by its handle's digest)."""
     row = app.app.store.reference_token(handle_digest(handle), NOW)
     return json.loads(row.data)
+
+
+def sqlite_store():
+    """A SQLite store in a fresh file, removed when the tests end: for tests that look at
+    the rows themselves."""
+    directory = tempfile.mkdtemp(prefix="idp-test-")
+    atexit.register(shutil.rmtree, directory, True)
+    return open_store(f"sqlite:///{directory}/idp.db")
 
 
 def rows(store, table: str) -> list[tuple]:
