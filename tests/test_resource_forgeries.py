@@ -44,6 +44,7 @@ UNKNOWN_KID = "the signing key named by the token (kid) is unknown"
 KEY_ALG = "the key named by the token (kid) is not for its algorithm"
 SIGNATURE = "the access token's signature is invalid"
 CLAIMS_JSON = "the token claims are not a valid JSON object"
+DATE = "the {} claim must be a NumericDate between 1970 and 9999"
 NOW = int(time.time())  # the wall clock of every filter in this module (see `protected`)
 
 
@@ -199,11 +200,11 @@ CLAIM_GAMES = {
     "not-yet-valid": (mint(claims(nbf=NOW + 120)), "the access token is not valid yet"),
     "issued-in-future": (mint(claims(iat=NOW + 120)), "the access token was issued in the future"),
     "exp-missing": (mint(claims(exp=MISSING)), "the access token has no exp claim"),
-    "exp-string": (mint(claims(exp=str(NOW + 3600))), "the exp claim must be a number"),
-    "exp-boolean": (mint(claims(exp=True)), "the exp claim must be a number"),
-    "exp-null": (mint(claims(exp=None)), "the exp claim must be a number"),
-    "nbf-string": (mint(claims(nbf=str(NOW))), "the nbf claim must be a number"),
-    "iat-array": (mint(claims(iat=[NOW])), "the iat claim must be a number"),
+    "exp-string": (mint(claims(exp=str(NOW + 3600))), DATE.format("exp")),
+    "exp-boolean": (mint(claims(exp=True)), DATE.format("exp")),
+    "exp-null": (mint(claims(exp=None)), DATE.format("exp")),
+    "nbf-string": (mint(claims(nbf=str(NOW))), DATE.format("nbf")),
+    "iat-array": (mint(claims(iat=[NOW])), DATE.format("iat")),
     "iss-wrong": (
         mint(claims(iss="https://evil.example")),
         "the token was not issued by the expected authority",

@@ -1,6 +1,6 @@
-"""Properties of the bearer filter (issue 4, "Proof"): whatever the Authorization header or
-token, the answer is 200, 401, 403 or 400 with a well-formed RFC 6750 §3 challenge and a JSON
-body; never an exception."""
+"""Properties of the bearer filter (issue 4, "Proof"): whatever the Authorization header,
+DPoP proof or token, the answer is 200, 401, 403 or 400 with well-formed RFC 6750 §3 and
+RFC 9449 §7.1 challenges and a JSON body; never an exception."""
 
 import json
 import re
@@ -13,9 +13,10 @@ from resource_api import make_app
 from resource_helpers import FakeAuthority, b64, claims, header, mint
 
 QUOTED = r'"[\x20\x21\x23-\x5b\x5d-\x7e]*"'
+ERROR = r'error="(invalid_token|invalid_request|insufficient_scope|invalid_dpop_proof)"'
 CHALLENGE = re.compile(
-    rf'Bearer realm="api1"(, error="(invalid_token|invalid_request|insufficient_scope)"'
-    rf', error_description={QUOTED}(, scope="api1")?)?'
+    rf'Bearer realm="api1"(, {ERROR}, error_description={QUOTED}(, scope="api1")?)?'
+    rf'|DPoP ({ERROR}, error_description={QUOTED}(, scope="api1")?, )?algs="ES256 RS256 PS256"'
 )
 APP = webtest.TestApp(make_app(fetch=FakeAuthority()), lint=True)
 SETTINGS = settings(
@@ -38,7 +39,8 @@ def assert_well_formed(response: webtest.TestResponse) -> None:
     if response.status_int == 200:
         assert isinstance(body, list)
         return
-    assert CHALLENGE.fullmatch(response.headers["WWW-Authenticate"])
+    challenges = response.headers.getall("WWW-Authenticate")
+    assert challenges and all(CHALLENGE.fullmatch(challenge) for challenge in challenges)
     assert set(body) <= {"error", "error_description", "scope"}
 
 

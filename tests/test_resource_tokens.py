@@ -4,11 +4,11 @@ import pytest
 import webtest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import resource_api.tokens
+import resource_api.jws
 from resource_api import make_app
 from resource_api.claims import RULES, grants_scope
+from resource_api.jws import build_keys
 from resource_api.strict_json import StrictJSONError, loads_object
-from resource_api.tokens import build_keys
 from resource_helpers import (
     EC_KEY,
     ISSUER,
@@ -28,12 +28,12 @@ P384_KEY = ec.generate_private_key(ec.SECP384R1())
 
 def test_each_key_is_built_for_the_allowed_algorithms_its_type_fits():
     keys = build_keys({"keys": [public_jwk(RSA_KEY, "r"), public_jwk(EC_KEY, "e")]}, BOTH)
-    assert {kid: sorted(slot) for kid, slot in keys.items()} == {"r": ["RS256"], "e": ["ES256"]}
+    assert {kid: sorted(slot.by_alg) for kid, slot in keys.items()} == {"r": ["RS256"], "e": ["ES256"]}
 
 
 def test_a_key_that_names_its_alg_is_built_for_that_alg_only():
     keys = build_keys({"keys": [public_jwk(RSA_KEY, "r", alg="RS256")]}, ("RS256", "RS384"))
-    assert sorted(keys["r"]) == ["RS256"]
+    assert sorted(keys["r"].by_alg) == ["RS256"]
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_a_kid_used_twice_for_one_algorithm_is_dropped_as_ambiguous():
 def test_private_members_are_never_loaded():
     private = public_jwk(RSA_KEY, "r")
     private["d"] = "AQAB"
-    assert build_keys({"keys": [private]}, BOTH)["r"]["RS256"].is_public()
+    assert build_keys({"keys": [private]}, BOTH)["r"].by_alg["RS256"].is_public()
 
 
 @pytest.mark.parametrize("jwks", [{}, {"keys": "x"}, {"keys": []}, {"keys": [{"kty": "RSA"}]}])
@@ -141,10 +141,17 @@ def test_a_cached_token_is_never_accepted_at_or_after_its_exp():
     assert response.json["error_description"] == "the access token has expired"
 
 
+def count_verifications(monkeypatch) -> list[int]:
+    """A list that grows by one for every access token signature verified."""
+    calls: list[int] = []
+    jose_jws = resource_api.jws.jose_jws
+    verify = jose_jws.verify
+    monkeypatch.setattr(jose_jws, "verify", lambda *a, **k: calls.append(1) or verify(*a, **k))
+    return calls
+
+
 def test_a_cached_token_skips_signature_verification(monkeypatch):
-    calls = []
-    verify = resource_api.tokens.jws.verify
-    monkeypatch.setattr(resource_api.tokens.jws, "verify", lambda *a, **k: calls.append(1) or verify(*a, **k))
+    calls = count_verifications(monkeypatch)
     app = webtest.TestApp(make_app(ISSUER, fetch=FakeAuthority()), lint=True)
     token = mint()
     for _ in range(3):
@@ -153,9 +160,7 @@ def test_a_cached_token_skips_signature_verification(monkeypatch):
 
 
 def test_the_cache_can_be_turned_off(monkeypatch):
-    calls = []
-    verify = resource_api.tokens.jws.verify
-    monkeypatch.setattr(resource_api.tokens.jws, "verify", lambda *a, **k: calls.append(1) or verify(*a, **k))
+    calls = count_verifications(monkeypatch)
     app = webtest.TestApp(make_app(ISSUER, fetch=FakeAuthority(), cache_size=0), lint=True)
     token = mint()
     for _ in range(3):
