@@ -8,7 +8,9 @@ the authority's introspection endpoint (introspection.py). The claims reach the 
 `environ["oauth.claims"]` (a read-only dict whose arrays are tuples: `dict(...)` copies it)
 with the raw token as `environ["oauth.access_token"]`. `environ["oauth.token_memo"]` is a
 dict the app may fill with work derived from the claims alone (a rendered body, say): it
-lives as long as the token's cache entry, never past the token's exp.
+lives as long as the token's cache entry, never past the token's exp. A refused request
+gets `environ["oauth.refusal"]`, the reason code (errors.REASONS), for middleware around the
+filter (an access log, a counter).
 
 Everything else is answered here with a JSON body and `WWW-Authenticate` challenges
 (RFC 6750 §3, RFC 9449 §7.1): `Bearer realm="..."` and `DPoP algs="ES256 RS256 PS256"`.
@@ -165,6 +167,7 @@ class BearerAuth:
             token = self._token(header, scheme, credentials, environ.get("QUERY_STRING", ""))
             verified = self._admit(environ, scheme, token)
         except Refusal as refusal:
+            environ["oauth.refusal"] = refusal.reason
             return self._refuse(environ, start_response, refusal, scheme)
         environ["oauth.claims"] = verified.claims  # frozen once when first verified: no copy
         environ["oauth.access_token"] = token

@@ -200,7 +200,8 @@ def proof_key(member: Any, alg: str) -> tuple[Any, str]:
         raise ValueError("the DPoP proof's jwk must not contain private key members")
     kty = "EC" if alg == "ES256" else "RSA"
     if member.get("kty") != kty or (kty == "EC" and member.get("crv") != "P-256"):
-        raise ValueError(f"the DPoP proof's jwk is not a {'P-256' if kty == 'EC' else 'RSA'} key for {alg}")
+        kind = "a P-256 key" if kty == "EC" else "an RSA key"
+        raise ValueError(f"the DPoP proof's jwk is not {kind} for {alg}")
     values = tuple(member.get(name) for name in THUMBPRINT_MEMBERS[kty])
     if not all(isinstance(value, str) for value in values):
         raise ValueError("the DPoP proof's jwk lacks a required member")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 import resource_api
+import resource_api.jws
 from resource_api.transport import Reply
 
 ISSUER = "http://localhost:5000"
@@ -192,6 +193,15 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def count_verifications(monkeypatch: Any) -> list[int]:
+    """A list that grows by one for every access token signature verified."""
+    calls: list[int] = []
+    jose_jws = resource_api.jws.jose_jws
+    verify = jose_jws.verify
+    monkeypatch.setattr(jose_jws, "verify", lambda *a, **k: calls.append(1) or verify(*a, **k))
+    return calls
 
 
 def api(fetch: Any = None, **options: Any) -> webtest.TestApp:

@@ -65,6 +65,13 @@ HMAC_SECRETS = {
 }
 
 
+def verbatim(payload: dict, old: str, new: str) -> bytes:
+    """The JSON of `payload` with `old` replaced by `new`: numbers json.dumps cannot write."""
+    text = json.dumps(payload)
+    assert old in text
+    return text.replace(old, new).encode()
+
+
 def segments(token: str) -> list[str]:
     return token.split(".")
 
@@ -205,6 +212,15 @@ CLAIM_GAMES = {
     "exp-null": (mint(claims(exp=None)), DATE.format("exp")),
     "nbf-string": (mint(claims(nbf=str(NOW))), DATE.format("nbf")),
     "iat-array": (mint(claims(iat=[NOW])), DATE.format("iat")),
+    # Issue 14, finding 10: 1e400 parses as infinity (accepted forever), 10**400 overflowed (500).
+    "exp-1e400": (mint(verbatim(claims(exp=0), '"exp": 0', '"exp": 1e400')), DATE.format("exp")),
+    "exp-10-to-the-400": (mint(claims(exp=10**400)), DATE.format("exp")),
+    "exp-1e308": (mint(claims(exp=1e308)), DATE.format("exp")),
+    "exp-after-9999": (mint(claims(exp=253402300800)), DATE.format("exp")),
+    "exp-negative": (mint(claims(exp=-1)), DATE.format("exp")),
+    "exp-nan": (mint(verbatim(claims(exp=0), '"exp": 0', '"exp": NaN')), CLAIMS_JSON),
+    "nbf-1e400": (mint(verbatim(claims(nbf=0), '"nbf": 0', '"nbf": -1e400')), DATE.format("nbf")),
+    "iat-10-to-the-400": (mint(claims(iat=10**400)), DATE.format("iat")),
     "iss-wrong": (
         mint(claims(iss="https://evil.example")),
         "the token was not issued by the expected authority",

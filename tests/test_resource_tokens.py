@@ -1,12 +1,16 @@
-"""Units under the filter: JWKS key building, strict JSON, the claims table, the token cache."""
+"""Units under the filter: JWKS key building, strict JSON, the claims table, frozen claims,
+the token cache."""
+
+import copy
+import json
+import pickle
 
 import pytest
 import webtest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import resource_api.jws
 from resource_api import make_app
-from resource_api.claims import RULES, grants_scope
+from resource_api.claims import RULES, FrozenDict, freeze, grants_scope, numeric_date
 from resource_api.jws import build_keys
 from resource_api.strict_json import StrictJSONError, loads_object
 from resource_helpers import (
@@ -16,6 +20,7 @@ from resource_helpers import (
     FakeAuthority,
     bearer,
     claims,
+    count_verifications,
     header,
     mint,
     public_jwk,
@@ -98,6 +103,54 @@ def test_strict_json_accepts_nesting_up_to_its_depth_limit():
     assert loads_object(data, 1024)["a"]
 
 
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (0, 0), (1700000000, 1700000000), (1700000000.5, 1700000000.5), (253402300799, 253402300799),
+        (-1, None), (253402300800, None), (10**400, None), (float("inf"), None), (float("-inf"), None),
+        (float("nan"), None), (True, None), ("1700000000", None), (None, None),
+    ],
+)
+def test_a_numeric_date_is_a_finite_number_from_1970_to_9999(value, expected):
+    assert numeric_date(value) == expected
+
+
+FROZEN = freeze({"aud": ["api1", "api2"], "cnf": {"jkt": "x"}, "scope": "api1", "nested": [{"a": [1]}]})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c.__setitem__("scope", "x"),
+        lambda c: c.__delitem__("scope"),
+        lambda c: c.update(scope="x"),
+        lambda c: c.setdefault("new", 1),
+        lambda c: c.pop("scope"),
+        lambda c: c.popitem(),
+        lambda c: c.clear(),
+        lambda c: c.__ior__({"scope": "x"}),
+        lambda c: c["cnf"].__setitem__("jkt", "y"),
+        lambda c: c["nested"][0].__setitem__("a", []),
+        lambda c: c["aud"].append("api3"),
+    ],
+)
+def test_frozen_claims_refuse_every_change(change):
+    with pytest.raises((TypeError, AttributeError)):
+        change(FROZEN)
+    assert FROZEN == {"aud": ("api1", "api2"), "cnf": {"jkt": "x"}, "scope": "api1", "nested": ({"a": (1,)},)}
+
+
+def test_frozen_claims_read_copy_and_serialise_like_a_dict():
+    assert isinstance(FROZEN, dict) and isinstance(FROZEN["cnf"], FrozenDict)
+    assert json.loads(json.dumps(FROZEN)) == {
+        "aud": ["api1", "api2"], "cnf": {"jkt": "x"}, "scope": "api1", "nested": [{"a": [1]}]
+    }
+    assert copy.deepcopy(FROZEN) == pickle.loads(pickle.dumps(FROZEN)) == FROZEN
+    mutable = dict(FROZEN)
+    mutable["scope"] = "changed"
+    assert FROZEN["scope"] == "api1"
+
+
 def test_required_claims_are_iss_aud_and_exp():
     assert [rule.claim for rule in RULES if rule.required] == ["iss", "aud", "exp"]
 
@@ -139,15 +192,6 @@ def test_a_cached_token_is_never_accepted_at_or_after_its_exp():
     wall.now += 1
     response = app.get("/identity", headers=bearer(token), status=401)
     assert response.json["error_description"] == "the access token has expired"
-
-
-def count_verifications(monkeypatch) -> list[int]:
-    """A list that grows by one for every access token signature verified."""
-    calls: list[int] = []
-    jose_jws = resource_api.jws.jose_jws
-    verify = jose_jws.verify
-    monkeypatch.setattr(jose_jws, "verify", lambda *a, **k: calls.append(1) or verify(*a, **k))
-    return calls
 
 
 def test_a_cached_token_skips_signature_verification(monkeypatch):
