@@ -137,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      ("--introspection-cache", args.introspection_cache)) if given]
             if named:
                 raise ValueError(f"{named[0]} needs --introspection-secret-file")
+        if args.dpop == "off" and args.public_url is not None:
+            raise ValueError("--public-url is used only to check DPoP proofs, and --dpop is off")
         check_scope(args.scope)
         app = make_app(
             args.authority,
