@@ -40,7 +40,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .authority import Authority, Fetch
-from .claims import grants_scope
 from .dpop import ProofChecker
 from .errors import (
     AuthorityUnavailable,
@@ -122,6 +121,7 @@ class BearerAuth:
         self.app = app
         self.authority = authority
         self.required_scope = check_scope(required_scope) if required_scope else None
+        self._required_scopes = frozenset(required_scope.split(" ")) if required_scope else frozenset()
         self.realm = check_quotable(audience if realm is None else realm, "realm")
         self.dpop = dpop
         self.schemes = SCHEMES[dpop]
@@ -226,7 +226,7 @@ class BearerAuth:
             raise InvalidToken(
                 "key_mismatch", "the DPoP proof is not signed with the key the token is bound to"
             )
-        if self.required_scope and not grants_scope(verified.claims, self.required_scope):
+        if self.required_scope and not self._required_scopes <= verified.scopes:
             raise InsufficientScope(
                 "insufficient_scope", "the access token does not grant the required scope"
             )

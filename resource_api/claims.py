@@ -161,13 +161,16 @@ def problem(claims: Mapping[str, Any], want: Expectation, rules: tuple[Rule, ...
     return None
 
 
-def grants_scope(claims: Mapping[str, Any], required: str) -> bool:
-    """RFC 6749 §3.3: every space-delimited token of `required` is a whole, case-sensitive
-    scope of the token (from a space-delimited string or the elements of an array)."""
+def scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+    """RFC 6749 §3.3: the scope-tokens granted, from a space-delimited string or the elements
+    of an array (as the rule for `scope` in RULES allows), compared whole and case-sensitively."""
     granted = claims.get("scope", "")
-    if isinstance(granted, str):
-        granted = granted.split(" ")
-    return all(scope in granted for scope in required.split(" "))
+    return frozenset(granted.split(" ") if isinstance(granted, str) else granted)
+
+
+def grants_scope(claims: Mapping[str, Any], required: str) -> bool:
+    """RFC 6749 §3.3: every space-delimited token of `required` is a scope of the token."""
+    return frozenset(required.split(" ")) <= scopes(claims)
 
 
 class FrozenDict(dict):

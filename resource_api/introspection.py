@@ -24,11 +24,11 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 from .authority import Authority
-from .claims import INTROSPECTED, Expectation, freeze, problem
+from .claims import INTROSPECTED, Expectation, problem
 from .errors import AuthorityUnavailable, InvalidToken
 from .strict_json import StrictJSONError, loads_object
 from .transport import Post, Reply, default_post
-from .verified import Verified, VerifiedCache, binding
+from .verified import Verified, VerifiedCache
 
 log = logging.getLogger("resource_api.introspection")
 
@@ -92,7 +92,7 @@ class Introspector:
             raise InvalidToken("malformed", "the access token has characters a Bearer token cannot have")
         now = self.now()
         if self.cache.size and (hit := self.cache.get(digest, now)) is not None:
-            return hit[1]
+            return hit[2]
         if now < self._closed_until:
             raise self._unavailable(self._closed_until - now)
         snapshot = self.authority.ready()
@@ -103,7 +103,7 @@ class Introspector:
         found = problem(members, Expectation(snapshot.issuer, self.audience, self.leeway, now), INTROSPECTED)
         if found:
             raise InvalidToken(*found)
-        verified = Verified(freeze(members), {}, binding(members))
+        verified = Verified.of(members)
         token_type = members.get("token_type")
         if token_type is not None and (token_type.lower() == "dpop") != (verified.jkt is not None):
             raise InvalidToken("bad_claim", "the introspected token_type does not match its cnf binding")

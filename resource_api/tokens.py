@@ -18,7 +18,7 @@ from . import claims as claim_rules
 from .errors import InvalidToken
 from .jws import MalformedJWS, PublishedKey, check_algorithms, parse_compact, verify_token
 from .strict_json import StrictJSONError, loads_object
-from .verified import Verified, VerifiedCache, binding
+from .verified import Verified, VerifiedCache
 
 TYPES = ("at+jwt", "application/at+jwt")  # RFC 9068 §4 step 1, compared case-insensitively
 FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c")  # keys come from our JWKS only (RFC 8725 §3.10)
@@ -107,7 +107,7 @@ class AccessTokenValidator:
                 self._prune(snapshot.keys)
             hit = self.cache.get(digest, now)
             if hit is not None:
-                (keys, kid, signer), verified = hit
+                (keys, kid, signer), verified = hit[1], hit[2]
                 if keys is snapshot.keys:  # verified under the keys we hold now
                     return verified
                 published = snapshot.keys.get(kid)
@@ -127,7 +127,7 @@ class AccessTokenValidator:
         )
         if found:
             raise InvalidToken(*found)
-        verified = Verified(claim_rules.freeze(claims), {}, binding(claims))
+        verified = Verified.of(claims)
         if self.cache.size:
             tag = (snapshot.keys, header["kid"], published.thumbprint)
             self.cache.put(digest, claims["exp"], tag, verified)

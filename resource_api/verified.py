@@ -9,22 +9,27 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from .claims import freeze, scopes
+
 
 class Verified(NamedTuple):
     """A valid token: its claims, frozen (claims.freeze) so requests sharing a cache entry
     cannot change them for each other; a memo for work derived from the claims alone, living
-    exactly as long as the cache entry (never past the token's exp); and `jkt`, the DPoP key
-    thumbprint the token is bound to (RFC 9449 §6), or None for a bearer token."""
+    exactly as long as the cache entry (never past the token's exp); `jkt`, the DPoP key
+    thumbprint the token is bound to (RFC 9449 §6), or None for a bearer token; and the
+    scopes it grants. All worked out once, when the token is first verified."""
 
     claims: Mapping[str, Any]
     memo: dict[str, Any]
     jkt: str | None
+    scopes: frozenset[str]
 
-
-def binding(claims: Mapping[str, Any]) -> str | None:
-    """RFC 9449 §6.1: `cnf.jkt` of claims already checked by claims.problem, or None."""
-    confirmation = claims.get("cnf")
-    return confirmation["jkt"] if confirmation is not None else None
+    @classmethod
+    def of(cls, claims: Mapping[str, Any]) -> "Verified":
+        """From claims that claims.problem has found valid."""
+        confirmation = claims.get("cnf")  # RFC 9449 §6.1: cnf.jkt, a string, when present
+        jkt = confirmation["jkt"] if confirmation is not None else None
+        return cls(freeze(claims), {}, jkt, scopes(claims))
 
 
 class VerifiedCache:
@@ -40,7 +45,8 @@ class VerifiedCache:
         self._entries: OrderedDict[bytes, tuple[float, Any, Verified]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, digest: bytes, now: float) -> tuple[Any, Verified] | None:
+    def get(self, digest: bytes, now: float) -> tuple[float, Any, Verified] | None:
+        """The entry (expiry, tag, verified) for `digest`, unless absent or expired."""
         with self._lock:
             entry = self._entries.get(digest)
             if entry is None:
@@ -49,7 +55,7 @@ class VerifiedCache:
                 del self._entries[digest]
                 return None
             self._entries.move_to_end(digest)
-            return entry[1], entry[2]
+            return entry
 
     def put(self, digest: bytes, expires: float, tag: Any, verified: Verified) -> None:
         with self._lock:
