@@ -73,7 +73,7 @@ class Authority:
         algorithms: Iterable[str] = ("RS256", "ES256"),
         fetch: Fetch | None = None,
         timeout: float = 5.0,  # seconds for one refresh (discovery and JWKS together)
-        wait: float = 2.0,  # the longest a request waits for a fetch it needs
+        wait: float = 2.0,  # the longest a request waits for a fetch (or an introspection) it needs
         refresh_interval: float = 6 * 3600.0,  # when the JWKS answer has no max-age
         min_refetch_interval: float = 30.0,  # at most one fetch per this many seconds ...
         retry_interval: float = 2.0,  # ... or per this many while no keys were ever had

@@ -3,8 +3,8 @@
 The body is `[{"type": ..., "value": ...}, ...]` in the token's claim order. As in .NET's
 ClaimsPrincipal, every value is a string (numbers as their decimal text, other non-strings
 as compact JSON), and an array claim (a tuple once the filter has frozen the claims) gives
-one entry per element. Routing is a literal
-table: one path, GET and HEAD (RFC 9110 §9.3.2); other paths 404, other methods 405.
+one entry per element. Routing is a literal table: one path, GET and HEAD (RFC 9110 §9.3.2);
+other paths 404, other methods 405.
 """
 
 import json

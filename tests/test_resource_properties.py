@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resource_api import make_app
-from resource_helpers import FakeAuthority, b64, claims, header, mint
+from resource_helpers import DPOP_KEY, FakeAuthority, b64, claims, header, jkt, mint, proof
 
 QUOTED = r'"[\x20\x21\x23-\x5b\x5d-\x7e]*"'
 ERROR = r'error="(invalid_token|invalid_request|insufficient_scope|invalid_dpop_proof)"'
@@ -44,12 +44,14 @@ def assert_well_formed(response: webtest.TestResponse) -> None:
     assert set(body) <= {"error", "error_description", "scope"}
 
 
-def call(authorization: str, query: str = "") -> webtest.TestResponse:
-    return APP.get(
-        "/identity?" + query if query else "/identity",
-        extra_environ={"HTTP_AUTHORIZATION": authorization},
-        expect_errors=True,
-    )
+def call(authorization: str, query: str = "", proof_header: str | None = None) -> webtest.TestResponse:
+    extra = {"HTTP_AUTHORIZATION": authorization}
+    if proof_header is not None:
+        extra["HTTP_DPOP"] = proof_header
+    return APP.get("/identity?" + query if query else "/identity", extra_environ=extra, expect_errors=True)
+
+
+BOUND = mint(claims(exp=4102444800, cnf={"jkt": jkt(DPOP_KEY)}))
 
 
 @SETTINGS
@@ -102,3 +104,19 @@ def test_any_bytes_as_header_and_payload_get_a_well_formed_answer(head, payload)
 @given(st.text(LATIN1, max_size=100))
 def test_any_query_string_gets_a_well_formed_answer(query):
     assert_well_formed(call("", query))
+
+
+@SETTINGS
+@given(st.text(LATIN1, max_size=300))
+def test_any_dpop_header_gets_a_well_formed_answer(value):
+    assert_well_formed(call("DPoP " + BOUND, proof_header=value))
+
+
+@SETTINGS
+@given(
+    st.dictionaries(st.sampled_from(["typ", "alg", "jwk", "crit", "kid"]), JSON, max_size=3),
+    st.dictionaries(st.sampled_from(["jti", "htm", "htu", "iat", "ath", "nonce"]), JSON, max_size=4),
+)
+def test_any_proof_members_signed_with_the_proof_key_get_a_well_formed_answer(head, changes):
+    response = call("DPoP " + BOUND, proof_header=proof(BOUND, head=head, **changes))
+    assert_well_formed(response)
