@@ -44,23 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--leeway", type=float, default=60.0, help="seconds of clock skew accepted (%(default)s)"
     )
-    parser.add_argument("--dpop", default="allowed", choices=["allowed", "required", "off"],
-                        help="DPoP-bound tokens (RFC 9449): accepted beside bearer tokens, "
-                        "required, or not accepted (%(default)s)")
-    parser.add_argument("--public-url", metavar="URL",
-                        help="this API's root URL as clients reach it, for DPoP proofs' htu "
-                        "(default: from each request's Host and scheme)")
-    parser.add_argument("--introspection-secret-file", metavar="FILE",
-                        help="file holding, on one line, this API's secret at the authority; "
-                        "enables introspection (RFC 7662) of reference tokens")
-    parser.add_argument("--introspection-client-id", metavar="ID",
-                        help="this API's client id for introspection (default: the audience)")
-    parser.add_argument("--introspect", choices=["reference", "always"],
-                        help="introspect reference tokens only, or JWTs too so that revoked "
-                        "ones are refused (default: reference, with a secret)")
-    parser.add_argument("--introspection-cache", type=float, default=0.0, metavar="SECONDS",
-                        help="reuse an introspection answer this long; a revocation is seen "
-                        "that much later (%(default)g: ask on every request)")
+    _add_token_options(parser)
     parser.add_argument("--workers", type=int, default=1,
                         help="processes serving the port (%(default)s)")
     parser.add_argument("--threads", type=int, default=8, help="threads per process (%(default)s)")
@@ -99,6 +83,50 @@ class AccessLog:
             )
 
 
+def _add_token_options(parser: argparse.ArgumentParser) -> None:
+    """DPoP (RFC 9449) and introspection (RFC 7662): the options token_options reads."""
+    parser.add_argument("--dpop", default="allowed", choices=["allowed", "required", "off"],
+                        help="DPoP-bound tokens (RFC 9449): accepted beside bearer tokens, "
+                        "required, or not accepted (%(default)s)")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="this API's root URL as clients reach it, for DPoP proofs' htu "
+                        "(default: from each request's Host and scheme)")
+    parser.add_argument("--introspection-secret-file", metavar="FILE",
+                        help="file holding, on one line, this API's secret at the authority; "
+                        "enables introspection (RFC 7662) of reference tokens")
+    parser.add_argument("--introspection-client-id", metavar="ID",
+                        help="this API's client id for introspection (default: the audience)")
+    parser.add_argument("--introspect", choices=["reference", "always"],
+                        help="introspect reference tokens only, or JWTs too so that revoked "
+                        "ones are refused (default: reference, with a secret)")
+    parser.add_argument("--introspection-cache", type=float, default=0.0, metavar="SECONDS",
+                        help="reuse an introspection answer this long; a revocation is seen "
+                        "that much later (%(default)g: ask on every request)")
+
+
+def token_options(args: argparse.Namespace) -> dict[str, Any]:
+    """BearerAuth's keywords for DPoP and introspection; ValueError with a sentence for a
+    combination that cannot work."""
+    if args.introspection_cache < 0:
+        raise ValueError(f"--introspection-cache must not be negative, not {args.introspection_cache:g}")
+    if args.introspection_secret_file is None:
+        named = [flag for flag, given in (("--introspect", args.introspect),
+                 ("--introspection-client-id", args.introspection_client_id),
+                 ("--introspection-cache", args.introspection_cache)) if given]
+        if named:
+            raise ValueError(f"{named[0]} needs --introspection-secret-file")
+    if args.dpop == "off" and args.public_url is not None:
+        raise ValueError("--public-url is used only to check DPoP proofs, and --dpop is off")
+    return {
+        "dpop": args.dpop,
+        "public_url": args.public_url,
+        "introspection_secret": read_secret(args.introspection_secret_file),
+        "introspection_client_id": args.introspection_client_id,
+        "introspect": args.introspect,
+        "introspection_cache": args.introspection_cache,
+    }
+
+
 def read_secret(path: str | None) -> str | None:
     """The one line of `path` without its line ending; ValueError with a sentence if the
     file cannot be read or holds anything else."""
@@ -129,42 +157,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--threads must be at least 1, not {args.threads}")
         if args.workers < 1:
             raise ValueError(f"--workers must be at least 1, not {args.workers}")
-        if args.introspection_cache < 0:
-            raise ValueError(f"--introspection-cache must not be negative, not {args.introspection_cache:g}")
-        if args.introspection_secret_file is None:
-            named = [flag for flag, given in (("--introspect", args.introspect),
-                     ("--introspection-client-id", args.introspection_client_id),
-                     ("--introspection-cache", args.introspection_cache)) if given]
-            if named:
-                raise ValueError(f"{named[0]} needs --introspection-secret-file")
-        if args.dpop == "off" and args.public_url is not None:
-            raise ValueError("--public-url is used only to check DPoP proofs, and --dpop is off")
         check_scope(args.scope)
-        app = make_app(
-            args.authority,
-            args.audience,
-            args.scope,
-            leeway=args.leeway,
-            dpop=args.dpop,
-            public_url=args.public_url,
-            introspection_secret=read_secret(args.introspection_secret_file),
-            introspection_client_id=args.introspection_client_id,
-            introspect=args.introspect,
-            introspection_cache=args.introspection_cache,
-        )
+        app = make_app(args.authority, args.audience, args.scope, leeway=args.leeway, **token_options(args))
     except ValueError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:
         sockets = serving.bind(args.host, args.port, copies=args.workers)
     except serving.ListenError as exc:
         parser.exit(1, f"{parser.prog}: error: {exc}\n")
-    introspection = ""
-    if app.introspector is not None:
-        introspection = f", introspecting {'every token' if app.introspect_jwts else 'reference tokens'}"
     print(f"resource_api: serving http://{args.host}:{serving.port_of(sockets)}/identity, "
-          f"trusting tokens from {args.authority} for audience {args.audience}, DPoP {args.dpop}"
-          f"{introspection} ({args.workers} process(es) of {args.threads} threads)",
-          file=sys.stderr, flush=True)
+          f"trusting tokens from {args.authority} for audience {args.audience} "
+          f"({args.workers} process(es) of {args.threads} threads)", file=sys.stderr, flush=True)
     # Each process fetches the keys at its start, so its first request finds them cached.
     served = AccessLog(app) if log.isEnabledFor(logging.INFO) else app  # no cost when off
     return serving.serve(served, sockets, name="resource_api", threads=args.threads,

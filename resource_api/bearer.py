@@ -112,7 +112,8 @@ class BearerAuth:
             raise ValueError(f"dpop must be one of {', '.join(SCHEMES)}, not {dpop!r}")
         if introspect not in (None, "reference", "always"):
             raise ValueError(f"introspect must be reference or always, not {introspect!r}")
-        if not introspection_secret and (introspect or introspection_client_id or introspection_cache):
+        introspection_options = (introspect, introspection_client_id, introspection_cache, post)
+        if not introspection_secret and any(introspection_options):
             raise ValueError("introspection needs the secret this resource shares with the authority")
         if isinstance(authority, str):
             authority = Authority(authority, algorithms=algorithms, fetch=fetch, **authority_options)

@@ -308,7 +308,7 @@ def test_the_program_introspects_with_the_secret_in_its_file_and_the_dpop_option
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
         log = process.stderr.read()
-    assert "DPoP required, introspecting reference tokens" in log
+    assert " GET /identity 200 " in log
     assert API_SECRET not in log and REFERENCE not in log
 
 
