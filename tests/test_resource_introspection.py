@@ -52,6 +52,11 @@ def setup(members=None, **options):
     return app, fake, clock
 
 
+def jwt(**changes) -> str:
+    """A JWT access token issued at NOW, the filters' wall clock here."""
+    return mint(claims(**{"iat": NOW, "nbf": NOW, "exp": NOW + 3600, **changes}))
+
+
 def members(**changes):
     return introspected(**{"iat": NOW, "nbf": NOW, "exp": NOW + 3600, **changes})
 
@@ -258,13 +263,13 @@ def test_the_cache_is_bounded_by_cache_size():
 
 def test_a_jwt_is_checked_here_and_not_introspected_by_default():
     app, fake, _ = setup()
-    app.get("/identity", headers=bearer(mint()), status=200)
+    app.get("/identity", headers=bearer(jwt()), status=200)
     assert fake.introspections == []
 
 
 def test_introspect_always_refuses_a_revoked_jwt():
     app, fake, _ = setup(introspect="always")
-    token = mint(claims(scope="api1 api2"))
+    token = jwt(scope="api1 api2")
     fake.active[token] = members(scope="api1")  # the authority names only our scopes
     response = app.get("/identity", headers=bearer(token), status=200)
     assert {"type": "scope", "value": "api1"} in response.json
@@ -275,7 +280,7 @@ def test_introspect_always_refuses_a_revoked_jwt():
 
 def test_introspect_always_never_sends_a_forged_jwt_to_the_authority():
     app, fake, _ = setup(introspect="always")
-    forged = mint(claims()).rsplit(".", 1)[0] + ".AAAA"
+    forged = jwt().rsplit(".", 1)[0] + ".AAAA"
     response = app.get("/identity", headers=bearer(forged), status=401)
     assert response.request.environ["oauth.refusal"] == "bad_signature"
     assert fake.introspections == []
