@@ -64,7 +64,11 @@ def max_age(headers: Mapping[str, str]) -> float | None:
 
 
 class Authority:
-    """Discovery and signing keys of one authority, shared by all request threads."""
+    """Discovery and signing keys of one authority, shared by all request threads.
+
+    `fetch(url, timeout)` GETs a document: it returns the body, or a transport.Reply whose
+    headers carry the max-age, and raises on any failure (transport.default_fetch by default).
+    """
 
     def __init__(
         self,
