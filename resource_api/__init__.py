@@ -1,4 +1,5 @@
-"""The protected API of the quickstart: GET /identity behind an RFC 6750 bearer filter.
+"""The protected API of the quickstart: GET /identity behind an access-token filter
+(RFC 6750 bearer tokens, RFC 9449 DPoP-bound tokens, RFC 7662 introspection).
 
 It knows only an authority URL and an audience, as a real API does; it imports nothing from
 the identity provider.

@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--leeway", type=float, default=60.0, help="seconds of clock skew accepted (%(default)s)"
     )
+    _add_token_options(parser)
     parser.add_argument("--workers", type=int, default=1,
                         help="processes serving the port (%(default)s)")
     parser.add_argument("--threads", type=int, default=8, help="threads per process (%(default)s)")
@@ -82,6 +83,67 @@ class AccessLog:
             )
 
 
+def _add_token_options(parser: argparse.ArgumentParser) -> None:
+    """DPoP (RFC 9449) and introspection (RFC 7662): the options token_options reads."""
+    parser.add_argument("--dpop", default="allowed", choices=["allowed", "required", "off"],
+                        help="DPoP-bound tokens (RFC 9449): accepted beside bearer tokens, "
+                        "required, or not accepted (%(default)s)")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="this API's root URL as clients reach it, for DPoP proofs' htu "
+                        "(default: from each request's Host and scheme)")
+    parser.add_argument("--introspection-secret-file", metavar="FILE",
+                        help="file holding, on one line, this API's secret at the authority; "
+                        "enables introspection (RFC 7662) of reference tokens")
+    parser.add_argument("--introspection-client-id", metavar="ID",
+                        help="this API's client id for introspection (default: the audience)")
+    parser.add_argument("--introspect", choices=["reference", "always"],
+                        help="introspect reference tokens only, or JWTs too so that revoked "
+                        "ones are refused (default: reference, with a secret)")
+    parser.add_argument("--introspection-cache", type=float, default=0.0, metavar="SECONDS",
+                        help="reuse an introspection answer this long; a revocation is seen "
+                        "that much later (%(default)g: ask on every request)")
+
+
+def token_options(args: argparse.Namespace) -> dict[str, Any]:
+    """BearerAuth's keywords for DPoP and introspection; ValueError with a sentence for a
+    combination that cannot work."""
+    if args.introspection_cache < 0:
+        raise ValueError(f"--introspection-cache must not be negative, not {args.introspection_cache:g}")
+    if args.introspection_secret_file is None:
+        named = [flag for flag, given in (("--introspect", args.introspect),
+                 ("--introspection-client-id", args.introspection_client_id),
+                 ("--introspection-cache", args.introspection_cache)) if given]
+        if named:
+            raise ValueError(f"{named[0]} needs --introspection-secret-file")
+    if args.dpop == "off" and args.public_url is not None:
+        raise ValueError("--public-url is used only to check DPoP proofs, and --dpop is off")
+    return {
+        "dpop": args.dpop,
+        "public_url": args.public_url,
+        "introspection_secret": read_secret(args.introspection_secret_file),
+        "introspection_client_id": args.introspection_client_id,
+        "introspect": args.introspect,
+        "introspection_cache": args.introspection_cache,
+    }
+
+
+def read_secret(path: str | None) -> str | None:
+    """The one line of `path` without its line ending; ValueError with a sentence if the
+    file cannot be read or holds anything else."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read(4097)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise ValueError(f"cannot read --introspection-secret-file {path}: {reason}") from None
+    secret = text.removesuffix("\n").removesuffix("\r")
+    if len(text) > 4096 or not secret or "\n" in secret or "\r" in secret:
+        raise ValueError(f"--introspection-secret-file {path} must hold the secret on one line")
+    return secret
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -96,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workers < 1:
             raise ValueError(f"--workers must be at least 1, not {args.workers}")
         check_scope(args.scope)
-        app = make_app(args.authority, args.audience, args.scope, leeway=args.leeway)
+        app = make_app(args.authority, args.audience, args.scope, leeway=args.leeway, **token_options(args))
     except ValueError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:

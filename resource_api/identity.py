@@ -2,8 +2,9 @@
 
 The body is `[{"type": ..., "value": ...}, ...]` in the token's claim order. As in .NET's
 ClaimsPrincipal, every value is a string (numbers as their decimal text, other non-strings
-as compact JSON), and an array claim gives one entry per element. Routing is a literal
-table: one path, GET and HEAD (RFC 9110 §9.3.2); other paths 404, other methods 405.
+as compact JSON), and an array claim (a tuple once the filter has frozen the claims) gives
+one entry per element. Routing is a literal table: one path, GET and HEAD (RFC 9110 §9.3.2);
+other paths 404, other methods 405.
 """
 
 import json
@@ -28,7 +29,7 @@ def claim_list(claims: Mapping[str, Any]) -> list[dict[str, str]]:
     """One {"type", "value"} entry per claim value."""
     entries = []
     for name, value in claims.items():
-        for item in value if isinstance(value, list) else [value]:
+        for item in value if isinstance(value, (list, tuple)) else [value]:
             entries.append({"type": name, "value": _text(item)})
     return entries
 

@@ -1,5 +1,6 @@
 """Shared by the resource_api tests: test keys, a token minter built on `cryptography` alone
-(so forged headers can be written byte for byte), a fake authority and a fake clock.
+(so forged headers can be written byte for byte), a DPoP proof minter, a fake authority
+(discovery, JWKS and an RFC 7662 introspection endpoint) and a fake clock.
 
 This module holds no tests; its name only keeps it beside the files that use it.
 """
@@ -10,6 +11,7 @@ import hmac
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 import webtest
 from cryptography.hazmat.primitives import hashes
@@ -17,14 +19,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 import resource_api
+import resource_api.jws
+from resource_api.transport import Reply
 
 ISSUER = "http://localhost:5000"
 AUDIENCE = "api1"
 METADATA_URL = ISSUER + "/.well-known/openid-configuration"
 JWKS_URL = ISSUER + "/.well-known/openid-configuration/jwks"
+INTROSPECTION_URL = ISSUER + "/connect/introspect"
+API_SECRET = "api1-secret"  # the API's secret at the fake authority
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
+DPOP_KEY = ec.generate_private_key(ec.SECP256R1())  # the client's proof key
+OTHER_DPOP_KEY = ec.generate_private_key(ec.SECP256R1())
 RSA_KID = "rsa-key-1"
 EC_KID = "ec-key-1"
 MISSING = object()  # a claim or header member to leave out
@@ -55,6 +63,9 @@ def signature(signing_input: bytes, key: Any, alg: str) -> bytes:
     family, bits = alg[:2], alg[2:]
     if family == "RS":
         return key.sign(signing_input, padding.PKCS1v15(), _HASHES[bits]())
+    if family == "PS":
+        pss = padding.PSS(mgf=padding.MGF1(_HASHES[bits]()), salt_length=_HASHES[bits].digest_size)
+        return key.sign(signing_input, pss, _HASHES[bits]())
     if family == "ES":
         r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(_HASHES[bits]())))
         size = (key.curve.key_size + 7) // 8
@@ -111,29 +122,64 @@ def mint_ec(payload: dict[str, Any] | None = None, **head: Any) -> str:
 
 
 class FakeAuthority:
-    """A `fetch` function serving a discovery document and a JWKS we control.
+    """A `fetch` and a `post` function serving a discovery document, a JWKS and an RFC 7662
+    introspection endpoint we control, answering as our idp does.
 
-    `calls` records every URL asked for; `down` makes every fetch fail; `jwks_body` and
-    `discovery_body`, when set, are served verbatim instead of the documents.
+    `calls` records every URL fetched and `introspections` every introspection request as
+    (url, form, headers); `down` makes every fetch fail. `jwks_body` and `discovery_body`,
+    when set, are served verbatim, and `jwks_headers` with the JWKS. `active` maps a token to
+    the members its introspection answers (with "active": true); any other token is
+    {"active": false}. `introspection_reply`, when set, is answered instead.
     """
 
     def __init__(self, issuer: str = ISSUER) -> None:
-        self.discovery = {"issuer": issuer, "jwks_uri": JWKS_URL}
+        self.discovery = {"issuer": issuer, "jwks_uri": JWKS_URL, "introspection_endpoint": INTROSPECTION_URL}
         self.keys = [public_jwk(RSA_KEY, RSA_KID, alg="RS256"), public_jwk(EC_KEY, EC_KID)]
         self.calls: list[str] = []
         self.down = False
         self.jwks_body: bytes | None = None
+        self.jwks_headers: dict[str, str] = {}
         self.discovery_body: bytes | None = None
+        self.active: dict[str, dict[str, Any]] = {}
+        self.introspections: list[tuple[str, dict[str, str], dict[str, str]]] = []
+        self.introspection_reply: Reply | Exception | None = None
 
-    def __call__(self, url: str, timeout: float) -> bytes:
+    def __call__(self, url: str, timeout: float) -> Reply:
         self.calls.append(url)
         if self.down:
             raise ConnectionRefusedError(111, "Connection refused")
         if url == METADATA_URL:
-            return self.discovery_body or json.dumps(self.discovery).encode()
+            return Reply(200, {}, self.discovery_body or json.dumps(self.discovery).encode())
         if url == JWKS_URL:
-            return self.jwks_body or json.dumps({"keys": self.keys}).encode()
+            return Reply(200, self.jwks_headers, self.jwks_body or json.dumps({"keys": self.keys}).encode())
         raise OSError(f"{url} answered 404")
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply:
+        """RFC 7662 §2.1 and §2.2 at INTROSPECTION_URL, with client_secret_basic for api1."""
+        form = dict(parse_qsl(body.decode("ascii"), strict_parsing=True))
+        self.introspections.append((url, form, dict(headers)))
+        if isinstance(self.introspection_reply, Exception):
+            raise self.introspection_reply
+        if self.introspection_reply is not None:
+            return self.introspection_reply
+        if url != INTROSPECTION_URL:
+            return Reply(404, {}, b"{}")
+        if headers.get("Authorization") != basic("api1", API_SECRET):
+            return Reply(401, {"www-authenticate": "Basic"}, b'{"error": "invalid_client"}')
+        members = self.active.get(form.get("token", ""))
+        answer = {"active": False} if members is None else {"active": True, **members}
+        return Reply(200, {"cache-control": "no-store"}, json.dumps(answer).encode())
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def introspected(**overrides: Any) -> dict[str, Any]:
+    """The members our idp's introspection answers for a quickstart token (RFC 7662 §2.2)."""
+    members = {**claims(), "token_type": "Bearer"}
+    members.update(overrides)
+    return {name: value for name, value in members.items() if value is not MISSING}
 
 
 class FakeClock:
@@ -149,11 +195,71 @@ class FakeClock:
         self.now += seconds
 
 
+def count_verifications(monkeypatch: Any) -> list[int]:
+    """A list that grows by one for every access token signature verified."""
+    calls: list[int] = []
+    jose_jws = resource_api.jws.jose_jws
+    verify = jose_jws.verify
+    monkeypatch.setattr(jose_jws, "verify", lambda *a, **k: calls.append(1) or verify(*a, **k))
+    return calls
+
+
 def api(fetch: Any = None, **options: Any) -> webtest.TestApp:
-    """The quickstart API (audience and scope api1) in-process, behind the bearer filter."""
-    app = resource_api.make_app(ISSUER, AUDIENCE, "api1", fetch=fetch or FakeAuthority(), **options)
+    """The quickstart API (audience and scope api1) in-process, behind the bearer filter; the
+    fake authority also answers introspection when a secret is given."""
+    fetch = fetch or FakeAuthority()
+    if "introspection_secret" in options and isinstance(fetch, FakeAuthority):
+        options.setdefault("post", fetch.post)
+    app = resource_api.make_app(ISSUER, AUDIENCE, "api1", fetch=fetch, **options)
     return webtest.TestApp(app, lint=True)
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": "Bearer " + token}
+
+
+def jkt(key: Any) -> str:
+    """RFC 7638 thumbprint of `key`'s public JWK, written out by hand."""
+    member = public_jwk(key, "")
+    names = ("crv", "kty", "x", "y") if member["kty"] == "EC" else ("e", "kty", "n")
+    canonical = "{" + ",".join(f'"{name}":"{member[name]}"' for name in names) + "}"
+    return b64(hashlib.sha256(canonical.encode()).digest())
+
+
+def ath(token: str) -> str:
+    return b64(hashlib.sha256(token.encode()).digest())
+
+
+def proof(
+    token: str,
+    *,
+    key: Any = DPOP_KEY,
+    htm: str = "GET",
+    htu: str = "http://localhost/identity",
+    alg: str = "ES256",
+    head: dict[str, Any] | None = None,
+    **changes: Any,
+) -> str:
+    """A DPoP proof (RFC 9449 §4.2) for `token`, signed by `key`; `head` and `changes` add to or
+    replace (MISSING: remove) members of the header and the claims."""
+    jwk = {name: value for name, value in public_jwk(key, "").items() if name not in ("kid", "use")}
+    header_ = {"typ": "dpop+jwt", "alg": alg, "jwk": jwk, **(head or {})}
+    payload = {
+        "jti": f"proof-{time.perf_counter_ns()}",
+        "htm": htm,
+        "htu": htu,
+        "iat": int(time.time()),
+        "ath": ath(token),
+        **changes,
+    }
+    return mint(
+        {name: value for name, value in payload.items() if value is not MISSING},
+        {name: value for name, value in header_.items() if value is not MISSING},
+        key=key,
+        alg=alg,
+    )
+
+
+def dpop(token: str, proof_: str | None = None, **proof_options: Any) -> dict[str, str]:
+    """Headers of a DPoP request (RFC 9449 §7.1) to http://localhost/identity (WebTest's host)."""
+    return {"Authorization": "DPoP " + token, "DPoP": proof_ or proof(token, **proof_options)}

@@ -3,6 +3,7 @@ caching, refetch on an unknown kid and its rate limit, lazy periodic refresh, ke
 good keys, 503 when there are none, and a bound on how long a request waits."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from resource_api import make_app
 from resource_api.authority import Authority, require_secure_url
 from resource_helpers import (
     EC_KEY,
+    EC_KID,
     ISSUER,
     JWKS_URL,
     METADATA_URL,
@@ -21,8 +23,10 @@ from resource_helpers import (
     FakeClock,
     bearer,
     claims,
+    count_verifications,
     header,
     mint,
+    mint_ec,
     public_jwk,
 )
 
@@ -223,7 +227,7 @@ def test_a_refresh_that_brings_the_same_keys_keeps_them():
     app.authority.current()
     settle(app)
     after = app.authority.current()
-    assert (after.generation, after.keys) == (before.generation, before.keys)
+    assert after.keys is before.keys
     assert after.fetched_at > before.fetched_at
 
 
@@ -326,3 +330,108 @@ def test_documents_are_parsed_strictly():
     fake.discovery_body = json.dumps(fake.discovery)[:-1].encode() + b', "issuer": "x"}'
     _, client, _ = protected(fake)
     client.get("/identity", headers=bearer(mint()), status=503)
+
+
+# Issue 9: the refresh follows the JWKS max-age, and a removed kid takes only its own tokens.
+
+
+@pytest.mark.parametrize(
+    "cache_control,refresh_after",
+    [
+        ("public, max-age=600", 600),
+        ("max-age=5", 30),  # at least 30 s
+        ("max-age=9999999", 86400),  # at most a day
+        ('max-age="120"', 120),
+        ("max-age=120, max-age=10", 120),  # RFC 9111 §4.2.1: the first
+        ("no-cache", 30),
+        ("no-store, max-age=600", 30),
+        ("max-age=abc", 6 * 3600),  # unreadable: as if absent
+        ("private", 6 * 3600),
+        (None, 6 * 3600),
+    ],
+)
+def test_the_jwks_max_age_bounded_to_30_s_and_a_day_sets_the_refresh(cache_control, refresh_after):
+    fake = FakeAuthority()
+    if cache_control is not None:
+        fake.jwks_headers = {"cache-control": cache_control}
+    app, client, _ = protected(fake)
+    client.get("/identity", headers=bearer(fresh_token()), status=200)
+    assert app.authority.current().refresh_after == refresh_after
+
+
+def test_keys_are_refetched_when_their_max_age_has_passed():
+    fake = FakeAuthority()
+    fake.jwks_headers = {"cache-control": "public, max-age=600"}
+    app, client, clock = protected(fake)
+    client.get("/identity", headers=bearer(fresh_token()), status=200)
+    clock.advance(599)
+    client.get("/identity", headers=bearer(fresh_token()), status=200)
+    assert fake.calls == FETCH_BOTH
+    clock.advance(1)
+    client.get("/identity", headers=bearer(fresh_token()), status=200)
+    settle(app)
+    assert fake.calls == FETCH_BOTH * 2
+
+
+def test_a_removed_kid_drops_its_cached_tokens_and_keeps_the_others(monkeypatch):
+    fake = FakeAuthority()
+    app, client, clock = protected(fake)
+    rsa_token, ec_token = fresh_token(), mint_ec(claims(jti="ec"))
+    for token in (rsa_token, ec_token):
+        client.get("/identity", headers=bearer(token), status=200)
+    verified = count_verifications(monkeypatch)
+    fake.keys = [key for key in fake.keys if key["kid"] != RSA_KID]
+    clock.advance(6 * 3600)
+    app.authority.current()
+    settle(app)
+    client.get("/identity", headers=bearer(ec_token), status=200)
+    assert (verified, len(app.validator.cache)) == ([], 1)  # the RSA token's entry is gone
+    response = client.get("/identity", headers=bearer(rsa_token), status=401)
+    assert response.json["error_description"] == "the signing key named by the token (kid) is unknown"
+
+
+def test_a_kid_whose_key_material_changes_no_longer_validates_its_cached_tokens():
+    fake = FakeAuthority()
+    app, client, clock = protected(fake)
+    token = fresh_token()
+    client.get("/identity", headers=bearer(token), status=200)
+    fake.keys = [public_jwk(OTHER_RSA_KEY, RSA_KID, alg="RS256"), public_jwk(EC_KEY, EC_KID)]
+    clock.advance(6 * 3600)
+    app.authority.current()
+    settle(app)
+    response = client.get("/identity", headers=bearer(token), status=401)
+    assert response.json["error_description"] == "the access token's signature is invalid"
+
+
+class StuckAuthority(FakeAuthority):
+    """Its first fetch never returns until `release` is set; later ones answer at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.stuck = 0
+
+    def __call__(self, url: str, timeout: float):
+        if self.stuck == 0:
+            self.stuck += 1
+            self.release.wait(30)
+        return super().__call__(url, timeout)
+
+
+def test_a_stuck_fetch_is_abandoned_after_its_timeout_and_the_next_one_starts():
+    # Issue 14, finding 4: one dripping JWKS answer held the single fetch, and every request
+    # got 503 for a minute though a fresh fetch took a millisecond.
+    fake = StuckAuthority()
+    app, client, clock = protected(fake, wait=0.05, timeout=5)
+    client.get("/identity", headers=bearer(fresh_token()), status=503)
+    clock.advance(5)
+    client.get("/identity", headers=bearer(fresh_token()), status=503)  # still within its timeout
+    clock.advance(0.1)
+    client.get("/identity", headers=bearer(fresh_token()), status=200)  # abandoned; a new fetch
+    before = app.authority.current()
+    fake.keys = [public_jwk(EC_KEY, "late")]
+    fake.release.set()
+    for thread in threading.enumerate():
+        if thread.name == "resource_api-keys":
+            thread.join(10)
+    assert app.authority.current() is before  # the late answer is ignored

@@ -17,7 +17,15 @@ from resource_helpers import (
     mint,
 )
 
-NO_TOKEN = {"error_description": "this resource needs an access token: Authorization: Bearer <token>"}
+NO_TOKEN = {
+    "error_description": "this resource needs an access token: Authorization: Bearer <token>,"
+    " or DPoP <token> with a DPoP proof"
+}
+BOTH_CHALLENGES = ['Bearer realm="api1"', 'DPoP algs="ES256 RS256 PS256"']
+
+
+def challenges(response) -> list[str]:
+    return response.headers.getall("WWW-Authenticate")
 
 
 def test_valid_token_gets_its_claims_as_a_type_value_list():
@@ -38,22 +46,22 @@ def test_valid_token_gets_its_claims_as_a_type_value_list():
     ]
 
 
-def test_no_authorization_header_gets_a_bearer_challenge_without_error_code():
+def test_no_authorization_header_gets_both_challenges_without_error_code():
     response = api().get("/identity", status=401)
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api1"'
+    assert challenges(response) == BOTH_CHALLENGES
     assert response.headers["Content-Type"] == "application/json"
     assert response.json == NO_TOKEN
 
 
 def test_empty_authorization_header_counts_as_no_credentials():
     response = api().get("/identity", headers={"Authorization": ""}, status=401)
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api1"'
+    assert challenges(response) == BOTH_CHALLENGES
     assert response.json == NO_TOKEN
 
 
 def test_token_only_in_the_query_string_is_refused_and_the_body_says_why():
     response = api().get("/identity", params={"access_token": mint()}, status=401)
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api1"'
+    assert challenges(response) == BOTH_CHALLENGES
     assert response.json == {
         "error_description": "send the access token in the Authorization header"
         " (RFC 6750 section 2.1); a token in the query string is not accepted"
@@ -81,12 +89,14 @@ def test_other_query_parameters_are_left_alone():
 
 @pytest.mark.parametrize(
     "value",
-    ["Basic Y2xpZW50OnNlY3JldA==", "Digest username=x", "DPoP abc", "MAC id", "Bearertoken", "Token x"],
+    ["Basic Y2xpZW50OnNlY3JldA==", "Digest username=x", "MAC id", "Bearertoken", "DPoPtoken", "Token x"],
 )
-def test_other_schemes_get_a_plain_bearer_challenge(value):
+def test_other_schemes_get_both_challenges_without_error_code(value):
     response = api().get("/identity", headers={"Authorization": value}, status=401)
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api1"'
-    assert response.json == {"error_description": "only the Bearer authentication scheme is accepted"}
+    assert challenges(response) == BOTH_CHALLENGES
+    assert response.json == {
+        "error_description": "only the Bearer and DPoP authentication schemes are accepted"
+    }
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
@@ -156,7 +166,7 @@ def test_scope_among_several_in_a_string_is_found():
 
 def test_head_gets_the_challenge_headers_without_a_body():
     response = api().head("/identity", status=401)
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api1"'
+    assert challenges(response) == BOTH_CHALLENGES
     assert response.headers["Content-Length"] == str(len(json.dumps(NO_TOKEN)))
     assert response.body == b""
 
@@ -178,17 +188,35 @@ def test_the_filter_hands_claims_and_token_to_any_wrapped_app():
     )
 
 
-def mutating_app(environ, start_response):
-    environ["oauth.claims"]["scope"] = "tampered"
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [environ["oauth.claims"]["scope"].encode()]
+def tampering_app(environ, start_response):
+    """Tries four ways of changing the claims; answers how many were refused, and the claims."""
+    claims = environ["oauth.claims"]
+    refused = 0
+    for attempt in (
+        lambda: claims.__setitem__("scope", "tampered"),
+        lambda: claims.update(scope="tampered"),
+        lambda: claims.pop("scope"),
+        lambda: claims["aud"].append("api2"),
+    ):
+        try:
+            attempt()
+        except (TypeError, AttributeError):
+            refused += 1
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"refused": refused, "claims": claims}).encode()]
 
 
-def test_a_wrapped_app_changing_the_claims_does_not_change_the_cached_token():
-    app = webtest.TestApp(BearerAuth(mutating_app, ISSUER, AUDIENCE, "api1", fetch=FakeAuthority()))
-    token = mint()
-    app.get("/", headers=bearer(token), status=200)
-    app.get("/", headers=bearer(token), status=200)
+def test_a_wrapped_app_cannot_change_the_claims_of_a_cached_token():
+    # Issue 14, finding 9: the claims were a shallow copy, so appending to a list changed
+    # what every later request with the same token saw.
+    filtered = BearerAuth(tampering_app, ISSUER, AUDIENCE, "api1", fetch=FakeAuthority())
+    app = webtest.TestApp(filtered, lint=True)
+    token = mint(claims(aud=["api1", "api3"]))
+    first = app.get("/", headers=bearer(token), status=200).json
+    second = app.get("/", headers=bearer(token), status=200).json
+    assert (first["refused"], second["refused"]) == (4, 4)
+    assert second["claims"] == first["claims"]
+    assert (first["claims"]["scope"], first["claims"]["aud"]) == ("api1", ["api1", "api3"])
 
 
 def test_without_a_required_scope_any_valid_token_is_admitted():
@@ -198,7 +226,7 @@ def test_without_a_required_scope_any_valid_token_is_admitted():
 
 def test_realm_can_be_chosen():
     response = api(realm="example").get("/identity", status=401)
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="example"'
+    assert challenges(response)[0] == 'Bearer realm="example"'
 
 
 def test_realm_with_a_quote_is_refused_at_configuration():
@@ -213,7 +241,7 @@ def test_required_scope_must_be_valid_scope_tokens():
 
 def test_error_descriptions_outside_rfc6750_characters_are_refused():
     with pytest.raises(ValueError, match="error_description"):
-        InvalidToken('the token "abc" is bad')
+        InvalidToken("malformed", 'the token "abc" is bad')
 
 
 def test_hmac_algorithms_cannot_be_configured():

@@ -44,6 +44,7 @@ UNKNOWN_KID = "the signing key named by the token (kid) is unknown"
 KEY_ALG = "the key named by the token (kid) is not for its algorithm"
 SIGNATURE = "the access token's signature is invalid"
 CLAIMS_JSON = "the token claims are not a valid JSON object"
+DATE = "the {} claim must be a NumericDate between 1970 and 9999"
 NOW = int(time.time())  # the wall clock of every filter in this module (see `protected`)
 
 
@@ -62,6 +63,13 @@ HMAC_SECRETS = {
     "jwk-json": json.dumps(public_jwk(RSA_KEY, RSA_KID, alg="RS256")).encode(),
     "modulus": PUBLIC.public_numbers().n.to_bytes(256, "big"),
 }
+
+
+def verbatim(payload: dict, old: str, new: str) -> bytes:
+    """The JSON of `payload` with `old` replaced by `new`: numbers json.dumps cannot write."""
+    text = json.dumps(payload)
+    assert old in text
+    return text.replace(old, new).encode()
 
 
 def segments(token: str) -> list[str]:
@@ -199,11 +207,20 @@ CLAIM_GAMES = {
     "not-yet-valid": (mint(claims(nbf=NOW + 120)), "the access token is not valid yet"),
     "issued-in-future": (mint(claims(iat=NOW + 120)), "the access token was issued in the future"),
     "exp-missing": (mint(claims(exp=MISSING)), "the access token has no exp claim"),
-    "exp-string": (mint(claims(exp=str(NOW + 3600))), "the exp claim must be a number"),
-    "exp-boolean": (mint(claims(exp=True)), "the exp claim must be a number"),
-    "exp-null": (mint(claims(exp=None)), "the exp claim must be a number"),
-    "nbf-string": (mint(claims(nbf=str(NOW))), "the nbf claim must be a number"),
-    "iat-array": (mint(claims(iat=[NOW])), "the iat claim must be a number"),
+    "exp-string": (mint(claims(exp=str(NOW + 3600))), DATE.format("exp")),
+    "exp-boolean": (mint(claims(exp=True)), DATE.format("exp")),
+    "exp-null": (mint(claims(exp=None)), DATE.format("exp")),
+    "nbf-string": (mint(claims(nbf=str(NOW))), DATE.format("nbf")),
+    "iat-array": (mint(claims(iat=[NOW])), DATE.format("iat")),
+    # Issue 14, finding 10: 1e400 parses as infinity (accepted forever), 10**400 overflowed (500).
+    "exp-1e400": (mint(verbatim(claims(exp=0), '"exp": 0', '"exp": 1e400')), DATE.format("exp")),
+    "exp-10-to-the-400": (mint(claims(exp=10**400)), DATE.format("exp")),
+    "exp-1e308": (mint(claims(exp=1e308)), DATE.format("exp")),
+    "exp-after-9999": (mint(claims(exp=253402300800)), DATE.format("exp")),
+    "exp-negative": (mint(claims(exp=-1)), DATE.format("exp")),
+    "exp-nan": (mint(verbatim(claims(exp=0), '"exp": 0', '"exp": NaN')), CLAIMS_JSON),
+    "nbf-1e400": (mint(verbatim(claims(nbf=0), '"nbf": 0', '"nbf": -1e400')), DATE.format("nbf")),
+    "iat-10-to-the-400": (mint(claims(iat=10**400)), DATE.format("iat")),
     "iss-wrong": (
         mint(claims(iss="https://evil.example")),
         "the token was not issued by the expected authority",

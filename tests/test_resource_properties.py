@@ -1,6 +1,6 @@
-"""Properties of the bearer filter (issue 4, "Proof"): whatever the Authorization header or
-token, the answer is 200, 401, 403 or 400 with a well-formed RFC 6750 §3 challenge and a JSON
-body; never an exception."""
+"""Properties of the bearer filter (issue 4, "Proof"): whatever the Authorization header,
+DPoP proof or token, the answer is 200, 401, 403 or 400 with well-formed RFC 6750 §3 and
+RFC 9449 §7.1 challenges and a JSON body; never an exception."""
 
 import json
 import re
@@ -10,12 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resource_api import make_app
-from resource_helpers import FakeAuthority, b64, claims, header, mint
+from resource_helpers import DPOP_KEY, FakeAuthority, b64, claims, header, jkt, mint, proof
 
 QUOTED = r'"[\x20\x21\x23-\x5b\x5d-\x7e]*"'
+ERROR = r'error="(invalid_token|invalid_request|insufficient_scope|invalid_dpop_proof)"'
 CHALLENGE = re.compile(
-    rf'Bearer realm="api1"(, error="(invalid_token|invalid_request|insufficient_scope)"'
-    rf', error_description={QUOTED}(, scope="api1")?)?'
+    rf'Bearer realm="api1"(, {ERROR}, error_description={QUOTED}(, scope="api1")?)?'
+    rf'|DPoP ({ERROR}, error_description={QUOTED}(, scope="api1")?, )?algs="ES256 RS256 PS256"'
 )
 APP = webtest.TestApp(make_app(fetch=FakeAuthority()), lint=True)
 SETTINGS = settings(
@@ -38,16 +39,19 @@ def assert_well_formed(response: webtest.TestResponse) -> None:
     if response.status_int == 200:
         assert isinstance(body, list)
         return
-    assert CHALLENGE.fullmatch(response.headers["WWW-Authenticate"])
+    challenges = response.headers.getall("WWW-Authenticate")
+    assert challenges and all(CHALLENGE.fullmatch(challenge) for challenge in challenges)
     assert set(body) <= {"error", "error_description", "scope"}
 
 
-def call(authorization: str, query: str = "") -> webtest.TestResponse:
-    return APP.get(
-        "/identity?" + query if query else "/identity",
-        extra_environ={"HTTP_AUTHORIZATION": authorization},
-        expect_errors=True,
-    )
+def call(authorization: str, query: str = "", proof_header: str | None = None) -> webtest.TestResponse:
+    extra = {"HTTP_AUTHORIZATION": authorization}
+    if proof_header is not None:
+        extra["HTTP_DPOP"] = proof_header
+    return APP.get("/identity?" + query if query else "/identity", extra_environ=extra, expect_errors=True)
+
+
+BOUND = mint(claims(exp=4102444800, cnf={"jkt": jkt(DPOP_KEY)}))
 
 
 @SETTINGS
@@ -100,3 +104,19 @@ def test_any_bytes_as_header_and_payload_get_a_well_formed_answer(head, payload)
 @given(st.text(LATIN1, max_size=100))
 def test_any_query_string_gets_a_well_formed_answer(query):
     assert_well_formed(call("", query))
+
+
+@SETTINGS
+@given(st.text(LATIN1, max_size=300))
+def test_any_dpop_header_gets_a_well_formed_answer(value):
+    assert_well_formed(call("DPoP " + BOUND, proof_header=value))
+
+
+@SETTINGS
+@given(
+    st.dictionaries(st.sampled_from(["typ", "alg", "jwk", "crit", "kid"]), JSON, max_size=3),
+    st.dictionaries(st.sampled_from(["jti", "htm", "htu", "iat", "ath", "nonce"]), JSON, max_size=4),
+)
+def test_any_proof_members_signed_with_the_proof_key_get_a_well_formed_answer(head, changes):
+    response = call("DPoP " + BOUND, proof_header=proof(BOUND, head=head, **changes))
+    assert_well_formed(response)

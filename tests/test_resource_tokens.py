@@ -1,14 +1,18 @@
-"""Units under the filter: JWKS key building, strict JSON, the claims table, the token cache."""
+"""Units under the filter: JWKS key building, strict JSON, the claims table, frozen claims,
+the token cache."""
+
+import copy
+import json
+import pickle
 
 import pytest
 import webtest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import resource_api.tokens
 from resource_api import make_app
-from resource_api.claims import RULES, grants_scope
+from resource_api.claims import RULES, FrozenDict, freeze, grants_scope, numeric_date
+from resource_api.jws import build_keys
 from resource_api.strict_json import StrictJSONError, loads_object
-from resource_api.tokens import build_keys
 from resource_helpers import (
     EC_KEY,
     ISSUER,
@@ -16,6 +20,7 @@ from resource_helpers import (
     FakeAuthority,
     bearer,
     claims,
+    count_verifications,
     header,
     mint,
     public_jwk,
@@ -28,12 +33,12 @@ P384_KEY = ec.generate_private_key(ec.SECP384R1())
 
 def test_each_key_is_built_for_the_allowed_algorithms_its_type_fits():
     keys = build_keys({"keys": [public_jwk(RSA_KEY, "r"), public_jwk(EC_KEY, "e")]}, BOTH)
-    assert {kid: sorted(slot) for kid, slot in keys.items()} == {"r": ["RS256"], "e": ["ES256"]}
+    assert {kid: sorted(slot.by_alg) for kid, slot in keys.items()} == {"r": ["RS256"], "e": ["ES256"]}
 
 
 def test_a_key_that_names_its_alg_is_built_for_that_alg_only():
     keys = build_keys({"keys": [public_jwk(RSA_KEY, "r", alg="RS256")]}, ("RS256", "RS384"))
-    assert sorted(keys["r"]) == ["RS256"]
+    assert sorted(keys["r"].by_alg) == ["RS256"]
 
 
 @pytest.mark.parametrize(
@@ -64,7 +69,7 @@ def test_a_kid_used_twice_for_one_algorithm_is_dropped_as_ambiguous():
 def test_private_members_are_never_loaded():
     private = public_jwk(RSA_KEY, "r")
     private["d"] = "AQAB"
-    assert build_keys({"keys": [private]}, BOTH)["r"]["RS256"].is_public()
+    assert build_keys({"keys": [private]}, BOTH)["r"].by_alg["RS256"].is_public()
 
 
 @pytest.mark.parametrize("jwks", [{}, {"keys": "x"}, {"keys": []}, {"keys": [{"kty": "RSA"}]}])
@@ -96,6 +101,54 @@ def test_strict_json_refuses_huge_integers():
 def test_strict_json_accepts_nesting_up_to_its_depth_limit():
     data = b'{"a": ' + b"[" * 15 + b"]" * 15 + b"}"
     assert loads_object(data, 1024)["a"]
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (0, 0), (1700000000, 1700000000), (1700000000.5, 1700000000.5), (253402300799, 253402300799),
+        (-1, None), (253402300800, None), (10**400, None), (float("inf"), None), (float("-inf"), None),
+        (float("nan"), None), (True, None), ("1700000000", None), (None, None),
+    ],
+)
+def test_a_numeric_date_is_a_finite_number_from_1970_to_9999(value, expected):
+    assert numeric_date(value) == expected
+
+
+FROZEN = freeze({"aud": ["api1", "api2"], "cnf": {"jkt": "x"}, "scope": "api1", "nested": [{"a": [1]}]})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c.__setitem__("scope", "x"),
+        lambda c: c.__delitem__("scope"),
+        lambda c: c.update(scope="x"),
+        lambda c: c.setdefault("new", 1),
+        lambda c: c.pop("scope"),
+        lambda c: c.popitem(),
+        lambda c: c.clear(),
+        lambda c: c.__ior__({"scope": "x"}),
+        lambda c: c["cnf"].__setitem__("jkt", "y"),
+        lambda c: c["nested"][0].__setitem__("a", []),
+        lambda c: c["aud"].append("api3"),
+    ],
+)
+def test_frozen_claims_refuse_every_change(change):
+    with pytest.raises((TypeError, AttributeError)):
+        change(FROZEN)
+    assert FROZEN == {"aud": ("api1", "api2"), "cnf": {"jkt": "x"}, "scope": "api1", "nested": ({"a": (1,)},)}
+
+
+def test_frozen_claims_read_copy_and_serialise_like_a_dict():
+    assert isinstance(FROZEN, dict) and isinstance(FROZEN["cnf"], FrozenDict)
+    assert json.loads(json.dumps(FROZEN)) == {
+        "aud": ["api1", "api2"], "cnf": {"jkt": "x"}, "scope": "api1", "nested": [{"a": [1]}]
+    }
+    assert copy.deepcopy(FROZEN) == pickle.loads(pickle.dumps(FROZEN)) == FROZEN
+    mutable = dict(FROZEN)
+    mutable["scope"] = "changed"
+    assert FROZEN["scope"] == "api1"
 
 
 def test_required_claims_are_iss_aud_and_exp():
@@ -142,9 +195,7 @@ def test_a_cached_token_is_never_accepted_at_or_after_its_exp():
 
 
 def test_a_cached_token_skips_signature_verification(monkeypatch):
-    calls = []
-    verify = resource_api.tokens.jws.verify
-    monkeypatch.setattr(resource_api.tokens.jws, "verify", lambda *a, **k: calls.append(1) or verify(*a, **k))
+    calls = count_verifications(monkeypatch)
     app = webtest.TestApp(make_app(ISSUER, fetch=FakeAuthority()), lint=True)
     token = mint()
     for _ in range(3):
@@ -153,9 +204,7 @@ def test_a_cached_token_skips_signature_verification(monkeypatch):
 
 
 def test_the_cache_can_be_turned_off(monkeypatch):
-    calls = []
-    verify = resource_api.tokens.jws.verify
-    monkeypatch.setattr(resource_api.tokens.jws, "verify", lambda *a, **k: calls.append(1) or verify(*a, **k))
+    calls = count_verifications(monkeypatch)
     app = webtest.TestApp(make_app(ISSUER, fetch=FakeAuthority(), cache_size=0), lint=True)
     token = mint()
     for _ in range(3):
