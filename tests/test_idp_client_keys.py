@@ -1,0 +1,325 @@
+"""Client keys by ``jwks_uri`` (RFC 7591 §2): fetched from a real loopback HTTP server with one
+deadline and a size limit, cached, refetched on an unknown kid at most every 30 s; a fetch
+that fails is invalid_client, never a 500 or a hang."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from idp.client_keys import ClientKeyError, ClientKeys
+from idp.config import Client
+from idp.fetch import FetchError, fetch
+from tests.assertion_support import (
+    CHALLENGE,
+    FAILED,
+    NOW,
+    assertion,
+    assertion_form,
+    keys_config,
+    public_jwk,
+    refusals,
+    refused_because,
+    rsa_key,
+)
+from tests.idp_support import TOKEN, make_testapp, segment
+from tests.servers import free_port
+
+ROTATED = public_jwk(rsa_key("second"), "rsa-2")
+GENEROUS = 10.0  # seconds: far beyond any deadline here, never a measure of speed
+
+
+class JWKSServer:
+    """A loopback HTTP server answering GET /jwks as ``mode`` says, counting requests."""
+
+    def __init__(self) -> None:
+        self.document: dict = {"keys": [public_jwk(rsa_key(), "rsa-1")]}
+        self.mode = "ok"
+        self.requests = 0
+        self.stopped = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                server.requests += 1
+                server.answer(self)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        body = {
+            "ok": json.dumps(self.document).encode(),
+            "garbage": b"<html>not json</html>",
+            "not a key set": b'{"keys": "none"}',
+            "huge": b'{"keys": [], "pad": "' + b"x" * (300 * 1024) + b'"}',
+        }.get(self.mode, json.dumps(self.document).encode())
+        if self.mode == "500":
+            handler.send_error(500)
+            return
+        if self.mode == "redirect":
+            handler.send_response(302)
+            handler.send_header("Location", self.url)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        if self.mode == "drip headers":
+            self.drip(handler, head + body)
+        elif self.mode == "drip body":
+            handler.wfile.write(head)
+            handler.wfile.flush()
+            self.drip(handler, body)
+        else:
+            handler.wfile.write(head + body)
+        handler.close_connection = True
+
+    def drip(self, handler: BaseHTTPRequestHandler, data: bytes) -> None:
+        """One byte a second: every read succeeds, so only a deadline ends the exchange."""
+        for i in range(len(data)):
+            if self.stopped.wait(1.0):
+                return
+            try:
+                handler.wfile.write(data[i:i + 1])
+                handler.wfile.flush()
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[JWKSServer]:
+    running = JWKSServer()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def now():
+    return [1000.0]
+
+
+@pytest.fixture
+def log(caplog):
+    caplog.set_level(logging.INFO, logger="idp")
+    return caplog
+
+
+def uri_app(jwks_uri: str, keys: ClientKeys):
+    client = Client("urikey", allowed_scopes=("api1",), jwks_uri=jwks_uri)
+    return make_testapp(keys_config(clients=(client,)), clock=lambda: NOW, client_keys=keys)
+
+
+@pytest.fixture
+def app(server, now):
+    return uri_app(server.url, ClientKeys(clock=lambda: now[0], timeout=5))
+
+
+def token_request(app, kid: str = "rsa-1", key=None, status: int = 200):
+    token = assertion(key or rsa_key(), kid=kid, client_id="urikey")
+    return app.post(TOKEN, assertion_form(token), status=status)
+
+
+def refused(app, log, reason: str, **kwargs) -> None:
+    response = token_request(app, status=401, **kwargs)
+    assert response.json == FAILED
+    assert response.headers["WWW-Authenticate"] == CHALLENGE
+    assert refusals(log) == [refused_because(reason, "urikey")]
+
+
+def fetch_warnings(log) -> list[str]:
+    return [r.getMessage() for r in log.records if r.name == "idp.client_keys"]
+
+
+# --- fetched and cached -----------------------------------------------------------------------------
+
+def test_keys_fetched_from_the_jwks_uri_authenticate_the_client(app, server):
+    response = token_request(app)
+    assert segment(response.json["access_token"], 1)["client_id"] == "urikey"
+    assert server.requests == 1
+
+
+def test_the_key_set_is_fetched_once_for_many_assertions(app, server, now):
+    for _ in range(5):
+        token_request(app)
+        now[0] += 10
+    assert server.requests == 1
+
+
+def test_the_key_set_is_fetched_again_after_an_hour(app, server, now):
+    token_request(app)
+    now[0] += 3600
+    token_request(app)
+    assert server.requests == 2
+
+
+def test_the_cached_keys_are_kept_when_fetching_them_again_fails(app, server, now, log):
+    token_request(app)
+    now[0] += 3600
+    server.mode = "500"
+    token_request(app)
+    assert server.requests == 2
+    assert "keeping the cached keys of client_id='urikey'" in fetch_warnings(log)
+
+
+# --- an unknown kid --------------------------------------------------------------------------------
+
+def test_an_unknown_kid_fetches_the_key_set_again(app, server, now):
+    """The client rotated its key: the new kid is found on the next fetch."""
+    token_request(app)
+    server.document = {"keys": [ROTATED]}
+    now[0] += 30
+    token_request(app, kid="rsa-2", key=rsa_key("second"))
+    assert server.requests == 2
+
+
+def test_unknown_kids_fetch_the_key_set_at_most_once_per_30_seconds(app, server, now, log):
+    token_request(app)
+    now[0] += 30
+    token_request(app, kid="unknown-1", status=401)
+    assert server.requests == 2
+    for _ in range(5):
+        now[0] += 5
+        token_request(app, kid="unknown-2", status=401)
+    assert server.requests == 2
+    now[0] += 5
+    token_request(app, kid="unknown-3", status=401)
+    assert server.requests == 3
+    assert refusals(log)[-1] == refused_because(
+        "no registered key with the assertion's kid fits the assertion's alg RS256", "urikey")
+
+
+def test_an_unknown_kid_right_after_a_fetch_is_refused_without_fetching(app, server, now, log):
+    token_request(app)
+    now[0] += 29
+    refused(app, log, "no registered key with the assertion's kid fits the assertion's alg RS256",
+            kid="rsa-2", key=rsa_key("second"))
+    assert server.requests == 1
+
+
+# --- a fetch that fails is invalid_client -----------------------------------------------------------
+
+COULD_NOT = "the client's jwks_uri could not be fetched"
+
+
+def test_a_jwks_uri_nobody_listens_on_is_invalid_client(now, log):
+    url = f"http://127.0.0.1:{free_port()}/jwks"
+    app = uri_app(url, ClientKeys(clock=lambda: now[0], timeout=5))
+    refused(app, log, COULD_NOT)
+    assert fetch_warnings(log)[0].startswith(
+        f"cannot fetch the keys of client_id='urikey' from {url}: cannot fetch {url}: ")
+
+
+@pytest.mark.parametrize("mode, cause", [
+    ("500", "{url} answered HTTP 500"),
+    ("redirect", "{url} answered HTTP 302"),
+    ("garbage", "Expecting value: line 1 column 1 (char 0)"),
+    ("huge", "{url} sent more than 262144 bytes"),
+])
+def test_a_failed_fetch_is_invalid_client_and_the_log_says_why(app, server, log, mode, cause):
+    server.mode = mode
+    refused(app, log, COULD_NOT)
+    assert fetch_warnings(log) == [f"cannot fetch the keys of client_id='urikey' from "
+                                   f"{server.url}: {cause.format(url=server.url)}"]
+
+
+def test_a_document_that_is_not_a_key_set_is_invalid_client(app, server, log):
+    server.mode = "not a key set"
+    refused(app, log, "the client's jwks_uri is not a JWK Set")
+
+
+def test_a_failed_fetch_is_not_retried_for_30_seconds(app, server, now, log):
+    server.mode = "500"
+    token_request(app, status=401)
+    now[0] += 29
+    server.mode = "ok"
+    token_request(app, status=401)
+    assert server.requests == 1
+    now[0] += 1
+    token_request(app)
+    assert server.requests == 2
+
+
+@pytest.mark.parametrize("mode", ["drip headers", "drip body"])
+def test_a_server_dripping_its_answer_is_cut_off_at_the_deadline(server, now, log, mode):
+    """Finding 4 of issue 14: one byte a second never trips a per-read timeout."""
+    server.mode = mode
+    app = uri_app(server.url, ClientKeys(clock=lambda: now[0], timeout=1))
+    started = time.monotonic()
+    refused(app, log, COULD_NOT)
+    assert time.monotonic() - started < GENEROUS
+    assert fetch_warnings(log) == [f"cannot fetch the keys of client_id='urikey' from "
+                                   f"{server.url}: {server.url} did not answer within 1 s"]
+
+
+def test_fetch_refuses_plain_http_to_another_host():
+    with pytest.raises(FetchError) as refused_fetch:
+        fetch("http://keys.example.com/jwks", timeout=1)
+    assert str(refused_fetch.value) == "http://keys.example.com/jwks is not an https URL"
+
+
+def test_client_keys_never_fetch_plain_http_from_another_host(log):
+    """Configuration refuses such a jwks_uri; the fetcher refuses it again on its own."""
+    client = Client("urikey", allowed_scopes=("api1",), jwks_uri="http://keys.example.com/jwks")
+    with pytest.raises(ClientKeyError, match="^the client's jwks_uri could not be fetched$"):
+        ClientKeys().key_for(client, "rsa-1", "RS256")
+    assert fetch_warnings(log) == [
+        "cannot fetch the keys of client_id='urikey' from http://keys.example.com/jwks: "
+        "http://keys.example.com/jwks is not an https URL"]
+
+
+# --- requests that need the keys while they are being fetched -----------------------------------------
+
+def test_requests_during_the_first_fetch_wait_for_it_instead_of_failing():
+    """A client's workers starting together: the second assertion arrives while the first
+    one's fetch is in flight. It must get the keys that fetch brings, not invalid_client."""
+    started, release = threading.Event(), threading.Event()
+    fetched = []
+
+    def slow_fetch(url: str, *, timeout: float) -> bytes:
+        fetched.append(url)
+        started.set()
+        release.wait(GENEROUS)
+        return json.dumps({"keys": [public_jwk(rsa_key(), "rsa-1")]}).encode()
+
+    keys = ClientKeys(fetcher=slow_fetch)
+    client = Client("urikey", allowed_scopes=("api1",), jwks_uri="https://keys.example.com/jwks")
+    results: dict[str, object] = {}
+
+    def need_key(name: str) -> None:
+        try:
+            results[name] = keys.key_for(client, "rsa-1", "RS256")
+        except ClientKeyError as exc:
+            results[name] = exc
+
+    first = threading.Thread(target=need_key, args=("first",))
+    first.start()
+    assert started.wait(GENEROUS)
+    second = threading.Thread(target=need_key, args=("second",))
+    second.start()
+    second.join(0.5)  # it either fails at once (the defect) or waits for the fetch
+    release.set()
+    for thread in (first, second):
+        thread.join(GENEROUS)
+    assert all(isinstance(results[name], rsa.RSAPublicKey) for name in ("first", "second"))
+    assert fetched == ["https://keys.example.com/jwks"]
