@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from tests.servers import free_port
 
 ROTATED = public_jwk(rsa_key("second"), "rsa-2")
 GENEROUS = 10.0  # seconds: far beyond any deadline here, never a measure of speed
+DRIPPED = 15     # bytes a dripping server sends one a second: longer than GENEROUS
 
 
 class JWKSServer:
@@ -67,6 +69,8 @@ class JWKSServer:
             "not a key set": b'{"keys": "none"}',
             "huge": b'{"keys": [], "pad": "' + b"x" * (300 * 1024) + b'"}',
         }.get(self.mode, json.dumps(self.document).encode())
+        if self.mode.startswith("drip"):
+            body = b" " * DRIPPED + body  # JSON may start with white space
         if self.mode == "500":
             handler.send_error(500)
             return
@@ -89,14 +93,17 @@ class JWKSServer:
         handler.close_connection = True
 
     def drip(self, handler: BaseHTTPRequestHandler, data: bytes) -> None:
-        """One byte a second: every read succeeds, so only a deadline ends the exchange."""
+        """The first DRIPPED bytes one a second, then the rest: every read succeeds, so only a
+        deadline ends the exchange before it is complete."""
         for i in range(len(data)):
-            if self.stopped.wait(1.0):
+            if i < DRIPPED and self.stopped.wait(1.0):
                 return
             try:
-                handler.wfile.write(data[i:i + 1])
+                handler.wfile.write(data[i:i + 1] if i < DRIPPED else data[i:])
                 handler.wfile.flush()
             except OSError:
+                return
+            if i >= DRIPPED:
                 return
 
     def close(self) -> None:
@@ -262,14 +269,33 @@ def test_a_failed_fetch_is_not_retried_for_30_seconds(app, server, now, log):
 
 @pytest.mark.parametrize("mode", ["drip headers", "drip body"])
 def test_a_server_dripping_its_answer_is_cut_off_at_the_deadline(server, now, log, mode):
-    """Finding 4 of issue 14: one byte a second never trips a per-read timeout."""
+    """Finding 4 of issue 14: one byte a second never trips the per-read timeout (here 2 s);
+    only the deadline ends the exchange before the answer is complete."""
     server.mode = mode
-    app = uri_app(server.url, ClientKeys(clock=lambda: now[0], timeout=1))
+    app = uri_app(server.url, ClientKeys(clock=lambda: now[0], timeout=2))
     started = time.monotonic()
     refused(app, log, COULD_NOT)
     assert time.monotonic() - started < GENEROUS
     assert fetch_warnings(log) == [f"cannot fetch the keys of client_id='urikey' from "
-                                   f"{server.url}: {server.url} did not answer within 1 s"]
+                                   f"{server.url}: {server.url} did not answer within 2 s"]
+
+
+def test_a_connection_made_after_the_deadline_is_not_used(server, monkeypatch):
+    """A slow name lookup delays the socket past the deadline, so the timer finds none to shut
+    down; a dripping answer on that late connection once ran to its end."""
+    server.mode = "drip body"
+    connect = socket.create_connection
+
+    def after_a_slow_lookup(*args, **kwargs):
+        time.sleep(2.5)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", after_a_slow_lookup)
+    started = time.monotonic()
+    with pytest.raises(FetchError) as refused_fetch:
+        fetch(server.url, timeout=2)
+    assert time.monotonic() - started < GENEROUS
+    assert str(refused_fetch.value) == f"{server.url} did not answer within 2 s"
 
 
 def test_fetch_refuses_plain_http_to_another_host():
