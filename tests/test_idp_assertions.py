@@ -339,6 +339,16 @@ def test_the_kid_of_an_ec_key_with_rs256_is_refused(app, log):
             "no registered key with the assertion's kid fits the assertion's alg RS256")
 
 
+def test_a_key_registered_for_ps256_does_not_verify_rs256(log):
+    """RFC 7517 §4.4: a JWK's alg restricts the key to that algorithm."""
+    only_ps256 = Client("keyclient", allowed_scopes=("api1",),
+                        jwks=(public_jwk(rsa_key(), "rsa-1", alg="PS256"),))
+    app = make_testapp(keys_config(clients=(only_ps256,)), clock=lambda: NOW)
+    assert app.post(TOKEN, assertion_form(assertion(alg="PS256"))).status_int == 200
+    refused(app, log, assertion(alg="RS256"),
+            "no registered key with the assertion's kid fits the assertion's alg RS256")
+
+
 def test_no_kid_with_several_keys_for_the_alg_is_refused(app, log):
     refused(app, log, assertion(kid=None, client_id="twokeys"),
             "the assertion names no kid and the client has several keys", client_id="twokeys")
@@ -510,6 +520,16 @@ def test_a_failed_assertion_at_the_revocation_endpoint_is_invalid_client(app, lo
     assert response.json == FAILED
     assert response.headers["WWW-Authenticate"] == CHALLENGE
     assert refusals(log) == [refused_because(AUD_REFUSED)]
+
+
+def test_the_introspection_endpoint_takes_no_assertions(app, log):
+    """Its callers are APIs, which authenticate with secrets only (as discovery says)."""
+    response = app.post("/connect/introspect", {
+        "token": "x", "client_assertion_type": JWT_BEARER, "client_assertion": assertion()},
+        status=401)
+    assert response.json == FAILED
+    assert refusals(log) == ["client authentication failed for client_id='' via "
+                             "private_key_jwt: method not accepted here"]
 
 
 # --- discovery -------------------------------------------------------------------------------------
