@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from idp.config import Client, Config, Secret
-from tests.idp_support import ISSUER, two_api_config
+from tests.idp_support import ISSUER, TOKEN, two_api_config
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 NOW = 1_700_000_000
@@ -101,3 +101,12 @@ def refusals(caplog) -> list[str]:
 
 def refused_because(reason: str, client_id: str = "keyclient") -> str:
     return f"client authentication failed for client_id={client_id!r} via private_key_jwt: {reason}"
+
+
+def refused(app, log, token: str, reason: str, client_id: str = "keyclient", **extra) -> None:
+    """One refusal: the wire answer every failed assertion gets, and the reason in the log."""
+    response = app.post(TOKEN, assertion_form(token, **extra), status=401)
+    assert response.json == FAILED
+    assert response.headers["WWW-Authenticate"] == CHALLENGE
+    assert response.headers["Cache-Control"] == "no-store"
+    assert refusals(log) == [refused_because(reason, client_id)]
