@@ -26,13 +26,19 @@ CHALLENGE = f'Basic realm="{ISSUER}", charset="UTF-8"'
 FAILED = {"error": "invalid_client", "error_description": "client authentication failed"}
 
 
-@functools.cache
-def rsa_key(name: str = "rsa") -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def rsa_key(name: str = "first") -> rsa.RSAPrivateKey:
+    """The RSA key called ``name``: the same object every time it is asked for."""
+    return _key("rsa", name)
 
 
-@functools.cache
-def ec_key(name: str = "ec") -> ec.EllipticCurvePrivateKey:
+def ec_key(name: str = "first") -> ec.EllipticCurvePrivateKey:
+    return _key("ec", name)
+
+
+@functools.cache  # keyed on both arguments always given, so rsa_key() is rsa_key("first")
+def _key(kind: str, name: str):
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return ec.generate_private_key(ec.SECP256R1())
 
 
