@@ -26,9 +26,10 @@ from typing import Any
 from . import jws
 from .client_keys import ClientKeyError, ClientKeys
 from .config import Client, Config
+from .http import LONG_FIELDS
 from .store import Store, digest
 
-MAX_ASSERTION = 8192
+MAX_ASSERTION = LONG_FIELDS["client_assertion"]
 LEEWAY = 60
 TYPES = ("client-authentication+jwt", "jwt")  # compared case-insensitively (RFC 7515 §4.1.9)
 KEY_HEADERS = ("jwk", "jku", "x5u", "x5c")     # keys come from the registration only

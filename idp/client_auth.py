@@ -138,6 +138,16 @@ def secret_matches(party: Party | None, secret: str | None) -> bool:
     return matched and party is not None and secret is not None
 
 
+def _secret_failure(party: Party | None, secret: str | None) -> str:
+    """Why a secret did not authenticate, for the log. A client registered with keys only has
+    no secret to guess, so its failures are not counted by the throttle either."""
+    if party is None:
+        return "unknown or disabled"
+    if not party.secrets:
+        return "the client has no secrets; it authenticates with private_key_jwt"
+    return "no secret sent" if secret is None else "wrong secret"
+
+
 class Authenticator:
     """RFC 6749 §2.3 and §5.2 for one endpoint: the authenticated party, or invalid_client.
 
@@ -170,11 +180,9 @@ class Authenticator:
         if party is not None and matched:
             self.throttle.admit(found.party_id, address)
             return party
-        if party is not None and found.secret is not None:
+        if party is not None and party.secrets and found.secret is not None:
             self.throttle.failed(found.party_id, address, found.secret)
-        reason = "unknown or disabled" if party is None else (
-            "no secret sent" if found.secret is None else "wrong secret")
-        self._refuse(found, reason)
+        self._refuse(found, _secret_failure(party, found.secret))
 
     def _by_assertion(self, found: Presented) -> Party:
         try:

@@ -6,7 +6,8 @@ size limit (``fetch.py``), https only except for loopback hosts; the set is cach
 ``refetch_interval`` seconds per client, so unknown kids cannot make us hammer the client's
 server. A failed fetch keeps the keys already had, and refuses only what needs new ones.
 
-Built for concurrent use: one lock guards the cache; fetches run outside it.
+Built for concurrent use: one lock guards the cache; fetches run outside it, one at a time per
+client, and requests that need that client's keys meanwhile wait for the fetch in flight.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class ClientKeys:
         self.clock = clock
         self._fetched: dict[str, _Fetched] = {}
         self._attempted: dict[str, float] = {}
+        self._fetching: dict[str, threading.Lock] = {}  # one per client with a jwks_uri
         self._lock = threading.Lock()
 
     def key_for(self, client: Client, kid: str | None, alg: str) -> jws.PublicKey:
@@ -56,49 +58,63 @@ class ClientKeys:
             return _choose(client.jwks, kid, alg)
         if client.jwks_uri is None:
             raise ClientKeyError("the client has registered no keys")
-        try:
-            return _choose(self._current(client).keys, kid, alg)
-        except ClientKeyError:
-            if not self._may_refetch(client.client_id):
-                raise
-        return _choose(self._refetch(client).keys, kid, alg)
-
-    def _current(self, client: Client) -> _Fetched:
-        with self._lock:
-            fetched = self._fetched.get(client.client_id)
-        stale = fetched is None or self.clock() - fetched.fetched_at >= self.max_age
-        if stale and self._may_refetch(client.client_id):
+        had = self._cached(client.client_id)
+        if had is not None and self.clock() - had.fetched_at < self.max_age:
             try:
-                return self._refetch(client)
+                return _choose(had.keys, kid, alg)
             except ClientKeyError:
-                if fetched is None:
+                if not self._may_refetch(client.client_id):
                     raise
-                log.warning("keeping the cached keys of client_id=%r", client.client_id[:64])
-        if fetched is None:
+        # One fetch per client at a time: a request that needs the keys meanwhile waits for
+        # that fetch (bounded by its deadline) and uses what it brought, rather than being
+        # refused because a fetch was just attempted, or fetching the same document again.
+        with self._fetch_lock(client.client_id):
+            current = self._cached(client.client_id)
+            if current is had and self._may_refetch(client.client_id):
+                current = self._refetch(client, had)
+        if current is None:
             raise ClientKeyError("the client's jwks_uri could not be fetched")
-        return fetched
+        return _choose(current.keys, kid, alg)
+
+    def _cached(self, client_id: str) -> _Fetched | None:
+        with self._lock:
+            return self._fetched.get(client_id)
+
+    def _fetch_lock(self, client_id: str) -> threading.Lock:
+        with self._lock:
+            return self._fetching.setdefault(client_id, threading.Lock())
 
     def _may_refetch(self, client_id: str) -> bool:
         with self._lock:
             return self.clock() - self._attempted.get(client_id, float("-inf")) >= \
                 self.refetch_interval
 
-    def _refetch(self, client: Client) -> _Fetched:
+    def _refetch(self, client: Client, had: _Fetched | None) -> _Fetched:
+        """The client's keys fetched now; when that fails, the keys already had, if any."""
         with self._lock:
             self._attempted[client.client_id] = self.clock()
         try:
+            fetched = _Fetched(self._key_set(client), self.clock())
+        except ClientKeyError:
+            if had is None:
+                raise
+            log.warning("keeping the cached keys of client_id=%r", client.client_id[:64])
+            return had
+        with self._lock:
+            self._fetched[client.client_id] = fetched
+        return fetched
+
+    def _key_set(self, client: Client) -> tuple[dict[str, Any], ...]:
+        try:
             document = jws.loads_object(self.fetcher(client.jwks_uri, timeout=self.timeout))
-        except (FetchError, ValueError, UnicodeDecodeError) as exc:
+        except (FetchError, ValueError) as exc:
             log.warning("cannot fetch the keys of client_id=%r from %s: %s",
                         client.client_id[:64], client.jwks_uri, exc)
             raise ClientKeyError("the client's jwks_uri could not be fetched") from None
         keys = document.get("keys")
         if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
             raise ClientKeyError("the client's jwks_uri is not a JWK Set")
-        fetched = _Fetched(tuple(keys), self.clock())
-        with self._lock:
-            self._fetched[client.client_id] = fetched
-        return fetched
+        return tuple(keys)
 
 
 def _choose(keys: tuple[dict[str, Any], ...], kid: str | None, alg: str) -> jws.PublicKey:

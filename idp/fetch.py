@@ -3,8 +3,9 @@
 A socket timeout bounds each operation only: a server that sends one byte every second is
 never cut off by it. Here the connection gets the remaining time for connecting, and a timer
 shuts the socket down at the deadline, which ends whatever read is waiting (status line,
-headers or body). Redirects are not followed (they could lead from https to http, or away
-from the host that was configured); bodies are limited in size.
+headers or body); a connection made only after the deadline (behind a slow name lookup, when
+there was no socket yet to shut down) is not used. Redirects are not followed (they could lead
+from https to http, or away from the host that was configured); bodies are limited in size.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def fetch(url: str, *, timeout: float, max_bytes: int = MAX_DOCUMENT_BYTES) -> b
     timer.daemon = True
     timer.start()
     try:
+        conn.connect()
+        if expired.is_set():  # the deadline passed before there was a socket for cut_off to end
+            raise TimeoutError
         conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
                      headers={"Accept": "application/json", "User-Agent": "idp"})
         response = conn.getresponse()
@@ -62,7 +66,7 @@ def fetch(url: str, *, timeout: float, max_bytes: int = MAX_DOCUMENT_BYTES) -> b
         if expired.is_set() or time.monotonic() > deadline:
             raise TimeoutError
         return body
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:  # socket.timeout is TimeoutError
         raise FetchError(f"{url} did not answer within {timeout:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
         if expired.is_set():

@@ -7,7 +7,6 @@ under other names, so that a request parameter can never pose as server state.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -18,7 +17,11 @@ Response = tuple[int, Headers, bytes]
 
 MAX_BODY = 16 * 1024        # a token request is a few hundred bytes
 MAX_FIELDS = 32             # RFC 6749 §4.4.2 needs three; room for extensions
-MAX_FIELD_LENGTH = 1024     # any single parameter value
+MAX_FIELD_LENGTH = 1024     # any single parameter value, except those named here:
+# RFC 7523 §2.2: a client assertion is a JWS; one signed with a 4096-bit RSA key, or carrying a
+# JWK in its header, runs past 1 KiB. RFC 7662 §2.1 / RFC 7009 §2.1: a token to introspect or
+# revoke is a JWT with many scopes, audiences or a cnf. Neither needs more than 8 KiB.
+LONG_FIELDS = {"client_assertion": 8192, "token": 8192}
 
 
 class Form(dict[str, str]):
@@ -65,17 +68,14 @@ class Request:
         except ValueError:
             raise InvalidRequest("the query string has too many parameters") from None
 
-    def read_form(self, repeatable: frozenset[str] = frozenset(),
-                  limits: Mapping[str, int] | None = None) -> Form:
+    def read_form(self, repeatable: frozenset[str] = frozenset()) -> Form:
         """RFC 6749 §3.2 and App. B: a urlencoded UTF-8 body, each parameter at most once,
         except the ``repeatable`` ones, whose further values go to ``Form.repeated`` for the
         endpoint to refuse in its own words (RFC 8707's resource: invalid_target). Every
-        value is at most MAX_FIELD_LENGTH characters, unless ``limits`` names another
-        maximum for it (a token sent back to us is longer than any other parameter).
+        value is at most MAX_FIELD_LENGTH characters, or what LONG_FIELDS says for it.
 
         RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
         """
-        limits = limits or {}
         media_type, _, params = (self.header("Content-Type") or "").partition(";")
         if media_type.strip().lower() != "application/x-www-form-urlencoded":
             raise InvalidRequest("the body must be application/x-www-form-urlencoded")
@@ -93,7 +93,7 @@ class Request:
                 name = _form_decode(raw_name)
                 if name in form and name not in repeatable:
                     raise InvalidRequest(f"parameter {_printable(name)} is repeated")
-                limit = limits.get(name, MAX_FIELD_LENGTH)
+                limit = LONG_FIELDS.get(name, MAX_FIELD_LENGTH)
                 if len(raw_value) > limit * 3:  # before decoding: %XX is 3 bytes
                     raise InvalidRequest(f"parameter {_printable(name)} is too long")
                 value = _form_decode(raw_value)

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import jws
+from .http import LONG_FIELDS
 from .keyset import KeyView
 from .store import Store, digest
 
-MAX_TOKEN = 8192
+MAX_TOKEN = LONG_FIELDS["token"]
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 
 

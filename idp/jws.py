@@ -40,6 +40,10 @@ class JWSError(ValueError):
     """The input is not an acceptable JWS; the message is one sentence for a description."""
 
 
+class OutOfRange(ValueError):
+    """A JSON number too large to be finite (``1e400``), which Python would read as infinity."""
+
+
 def b64url(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
@@ -138,6 +142,8 @@ def claims(compact: Compact) -> dict[str, Any]:
     """The payload as a JWT Claims Set (RFC 7519 §7.2 step 10): a strict JSON object."""
     try:
         return loads_object(compact.payload)
+    except OutOfRange:
+        raise JWSError("the JWT claims hold a number too large to be finite") from None
     except (ValueError, UnicodeDecodeError):
         raise JWSError("the JWT claims are not a JSON object") from None
 
@@ -215,7 +221,7 @@ def _no_constant(name: str) -> Any:
 def _finite_float(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise ValueError("number out of range")
+        raise OutOfRange("number out of range")
     return value
 
 

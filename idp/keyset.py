@@ -76,7 +76,7 @@ class KeyManager:
             now = int(self.clock())
             row = row_for(key, self.kek, self.policy, now, now)
             signing = path == preferred
-            self.store.change_keys(lambda keys, row=row, signing=signing:
+            self.store.change_keys(lambda keys, now=now, row=row, signing=signing:
                                    adopt(keys, now, row, self.policy, signing=signing))
         return ignored
 

@@ -1,4 +1,5 @@
-"""Signing key material: RFC 7638 kids, RFC 7517 public JWKs, and key directories imported\ninto the store once (finding 6: every key there is published, or reported)."""
+"""Signing key material: RFC 7638 kids, RFC 7517 public JWKs, and key directories imported
+into the store once (finding 6: every key there is published, or reported)."""
 
 from __future__ import annotations
 
