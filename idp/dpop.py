@@ -56,8 +56,7 @@ class DPoPChecker:
             compact = jws.parse(value.strip(), MAX_PROOF)
         except jws.JWSError:
             raise InvalidDPoPProof("the DPoP proof is not a signed JWS in compact form") from None
-        jwk = self.check_header(compact.header)
-        key = jws.public_key(jwk, compact.header["alg"])
+        jwk, key = self.check_header(compact.header)
         if not jws.verify(compact, compact.header["alg"], key):
             raise InvalidDPoPProof("the DPoP proof's signature does not verify with its jwk")
         try:
@@ -77,8 +76,8 @@ class DPoPChecker:
             raise InvalidDPoPProof("the DPoP proof was used before (its jti is single-use)")
         return jkt
 
-    def check_header(self, header: dict) -> dict:
-        """RFC 9449 §4.2: typ, an asymmetric alg, a public jwk."""
+    def check_header(self, header: dict) -> tuple[dict, jws.PublicKey]:
+        """RFC 9449 §4.2: typ, an asymmetric alg, a public jwk; returns it and its key."""
         typ = header.get("typ")
         if not isinstance(typ, str) or typ.lower() != PROOF_TYPE:
             raise InvalidDPoPProof("the DPoP proof's typ must be dpop+jwt")
@@ -90,10 +89,9 @@ class DPoPChecker:
         if not isinstance(jwk, dict):
             raise InvalidDPoPProof("the DPoP proof's header must carry its public key as jwk")
         try:
-            jws.public_key(jwk, header["alg"])
+            return jwk, jws.public_key(jwk, header["alg"])
         except jws.JWSError as exc:
             raise InvalidDPoPProof(f"the DPoP proof's jwk is unusable: {exc}") from None
-        return jwk
 
     def check_claims(self, claims: dict, iat: float, now: float) -> None:
         """RFC 9449 §4.2–4.3 and §8: jti, htm, htu, iat, nonce."""
