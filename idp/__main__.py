@@ -18,8 +18,6 @@ from .keys import KeyFileError
 SERVER_LIMITS = {
     "max_request_header_size": 16 * 1024,  # larger headers: 431
     "max_request_body_size": 64 * 1024,    # larger bodies: 413 before the app sees them
-    "channel_timeout": 30,                 # idle connections are closed after 30 s
-    "connection_limit": 200,
 }
 
 
@@ -35,19 +33,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(default: the quickstart's client 'client' and scope 'api1')")
     parser.add_argument("--key-dir", default="keys", metavar="DIR",
                         help="where the signing key is created and kept (./keys)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="processes serving the port (1)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per process (8)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
-                        help="INFO logs one line per request (INFO)")
+    serving.add_arguments(parser)  # --workers, --threads, --log-level, the transport's limits
     parser.add_argument("--hash-secret", action="store_true",
                         help="read a client secret from the terminal or stdin, print the sha256 "
                         "value for a configuration file, and exit")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a port number")
-    if args.threads < 1 or args.workers < 1:
-        parser.error("--threads and --workers must be at least 1")
+    try:
+        args.serving = serving.options(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -65,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def start(args: argparse.Namespace) -> int:
     try:
-        sockets = serving.bind(args.host, args.port, copies=args.workers)
+        sockets = serving.bind(args.host, args.port, args.serving)
     except serving.ListenError as exc:
         print(f"idp: {exc}", file=sys.stderr)
         return 1
@@ -80,9 +76,9 @@ def start(args: argparse.Namespace) -> int:
         print(f"idp: {exc}", file=sys.stderr)
         return 2
     print(f"idp: listening on http://{args.host}:{port} with issuer {issuer} "
-          f"(signing key {app.keyring.signing.kid}; {args.workers} process(es) of "
-          f"{args.threads} threads)", file=sys.stderr, flush=True)
-    return serving.serve(app, sockets, name="idp", threads=args.threads, limits=SERVER_LIMITS)
+          f"(signing key {app.keyring.signing.kid}; {sockets.summary()})", file=sys.stderr,
+          flush=True)
+    return serving.serve(app, sockets, name="idp", limits=SERVER_LIMITS)
 
 
 def hash_secret() -> int:
