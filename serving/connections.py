@@ -6,14 +6,17 @@
 - A request head must be complete within ``header_timeout`` of its first byte (or of the end
   of the previous response), and a body must then average ``body_min_rate``: trickling bytes
   no longer keeps a connection. Such a request is answered 408 (RFC 9110 §15.5.9) and closed.
+  Checked once a second, so a deadline may pass by up to two seconds before it is acted on.
 - A connection that sends nothing is closed after waitress's ``channel_timeout``.
 
-Built on waitress's documented extension points: a server subclass (how connections are
-accepted and swept), a channel subclass (its parser and error answers).
+Built by subclassing waitress, never by changing its code: a server (how connections are
+accepted and swept) whose ``channel_class`` is a channel whose ``parser_class`` and
+``error_task_class`` are ours (``http1.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import mmap
@@ -32,6 +35,9 @@ log = logging.getLogger("serving")
 ACCEPT_BATCH = 64   # connections refused per wake-up at most, so a flood drains quickly
 DEFER = 0.05        # seconds a busier worker leaves a new connection to a less busy one
 ABSENT = 2 ** 62    # the count of a worker that is not running, so nobody defers to it
+# What may precede a request without starting it: RFC 9112 §2.2 asks servers to ignore at
+# least one empty line before a request-line (some clients send CRLF after a body).
+BLANK = frozenset({b"", b"\r", b"\n", b"\r\n"})
 
 
 def source_of(host: str) -> str:
@@ -141,17 +147,18 @@ class Channel(HTTPChannel):
     error_task_class = JSONErrorTask
     server: Server
     counted = False
+    # The request whose arrival is timed, which part of it is arriving, and since when. Set by
+    # the sweep when it first sees them, so the requests themselves carry no timing cost: a
+    # deadline is kept to within the sweep's second.
+    watched: Parser | None = None
+    watched_body = False
+    watched_since = 0.0
 
     def __init__(self, server: Server, sock: socket.socket, addr: tuple, adj: object,
                  map: dict | None = None) -> None:
         super().__init__(server, sock, addr, adj, map=map)
         self.source = source_of(addr[0])
         self.counted = True
-        self.ready_at = time.monotonic()  # the next request's clock starts here at the latest
-
-    def service(self) -> None:
-        super().service()
-        self.ready_at = time.monotonic()
 
     def del_channel(self, map: dict | None = None) -> None:
         super().del_channel(map)
@@ -160,18 +167,20 @@ class Channel(HTTPChannel):
             self.server.table.release(self.source)
 
     def check_deadline(self, now: float) -> None:
-        """Answer 408 to a request that is taking too long to arrive (called by the loop)."""
+        """Answer 408 to a request that is taking too long to arrive (called each sweep)."""
         request = self.request
         if (request is None or self.requests or self.will_close or self.close_when_flushed
-                or not request.header_plus.strip() and not request.head_done):
+                or not request.headers_finished and request.header_plus in BLANK):
             return  # nothing arriving (idle: channel_timeout), or a request being served
+        body = request.headers_finished
+        if request is not self.watched or body != self.watched_body:
+            self.watched, self.watched_body, self.watched_since = request, body, now
+            return
         opts = self.server.options
-        if request.head_done:
-            started = max(request.head_done, self.ready_at)
-            allowed = opts.header_timeout + request.body_bytes_received / opts.body_min_rate
-        else:
-            started, allowed = max(request.started, self.ready_at), opts.header_timeout
-        if now - started > allowed:
+        allowed = opts.header_timeout
+        if body:
+            allowed += request.body_bytes_received / opts.body_min_rate
+        if now - self.watched_since > allowed:
             request.error = RequestTimeout()
             request.completed = True
             with self.requests_lock:
@@ -205,7 +214,7 @@ class Server(TcpWSGIServer):
         for _ in range(ACCEPT_BATCH):
             try:
                 accepted = self.accept()
-            except OSError:
+            except OSError:  # out of descriptors: left in the backlog, tried again next turn
                 return
             if accepted is None:
                 return
@@ -215,7 +224,8 @@ class Server(TcpWSGIServer):
                 self._open(conn, addr, source)
                 return
             # A reset, not a FIN: no TIME_WAIT left behind for each refused connection.
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
 
     def _open(self, conn: socket.socket, addr: tuple, source: str) -> None:

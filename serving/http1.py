@@ -11,7 +11,6 @@ that connection is answered. Tested with the waitress versions setup.cfg allows.
 from __future__ import annotations
 
 import json
-import time
 
 from waitress.parser import (
     HTTPRequestParser,
@@ -26,18 +25,11 @@ from waitress.utilities import BadRequest
 
 
 class Parser(HTTPRequestParser):
-    """One request, parsed by waitress and held to RFC 9112 §6.1 and §6.3; it also records
-    when it began and when its head was complete, for the deadlines."""
+    """One request, parsed by waitress and held to RFC 9112 §6.1 and §6.3."""
 
-    head_done = 0.0  # monotonic time the head was complete; 0 while it is not
-    path = ""        # waitress logs it if answering fails, also for a head never completed
-
-    def __init__(self, adj: object) -> None:
-        super().__init__(adj)
-        self.started = time.monotonic()  # the request's first byte arrived
+    path = ""  # waitress logs it if answering fails, also for a head never completed
 
     def parse_header(self, header_plus: bytes) -> None:
-        self.head_done = time.monotonic()
         try:
             super().parse_header(header_plus)
         except TransferEncodingNotImplemented:  # 501, unless chunked is not the final coding

@@ -31,6 +31,7 @@ WSGIApp = Callable[..., Any]
 log = logging.getLogger("serving")
 
 SWEEP = 1.0            # seconds between deadline checks, refusal reports and parent checks
+SELECT_CONNECTIONS = 512  # from this many connections on, poll() instead of select()
 RAPID_EXIT = 1.0       # a worker dying sooner than this after its start counts as a crash loop
 MAX_RAPID_EXITS = 5    # after this many in a row, stop instead of restarting forever
 STOP_GRACE = 8.0       # seconds workers get to finish requests in flight when stopping
@@ -88,8 +89,7 @@ def _run(app: WSGIApp, listener: Listener, settings: dict[str, Any], balance: Ba
 
 def _loop(socket_map: dict[int, Any], servers: list[Server], table: Table,
           parent: int | None) -> None:
-    """waitress's loop, with a sweep every SWEEP seconds; poll(), as select() stops at file
-    descriptor 1024."""
+    """waitress's loop, with a sweep every SWEEP seconds."""
     next_sweep = 0.0
     while True:
         now = time.monotonic()
@@ -105,7 +105,11 @@ def _loop(socket_map: dict[int, Any], servers: list[Server], table: Table,
         timeout = next_sweep - now
         if table.balance:
             timeout = min(timeout, table.balance.wait(now))
-        wasyncore.poll2(timeout, socket_map)
+        # select() is waitress's default and the cheaper with few connections, but it cannot
+        # watch a descriptor above 1023; descriptors are numbered lowest first, so below
+        # SELECT_CONNECTIONS connections they all are far below that.
+        poll = wasyncore.poll if table.open < SELECT_CONNECTIONS else wasyncore.poll2
+        poll(timeout, socket_map)
 
 
 def _supervise(app: WSGIApp, listener: Listener, settings: dict[str, Any],
