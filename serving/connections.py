@@ -53,8 +53,8 @@ class Balance:
     """How many connections each worker process holds, in memory the workers share (an
     anonymous shared mapping made before they are forked). A worker accepts a new connection
     only while it holds no more than the fewest, or when the others have left it waiting for
-    DEFER: so a burst of keep-alive connections is spread over the workers, instead of being
-    taken whole by the first to wake."""
+    DEFER (busy, or stuck): so a burst of keep-alive connections is spread over the workers,
+    instead of being taken whole by the first to wake. Only the loop thread uses it."""
 
     def __init__(self, workers: int) -> None:
         self._memory = mmap.mmap(-1, 8 * workers)
@@ -62,7 +62,8 @@ class Balance:
         for slot in range(workers):
             self._counts[slot] = ABSENT
         self.slot = 0
-        self.deferred_at: float | None = None
+        self.deferred_at: float | None = None  # when a new connection was left to the others
+        self.retrying = False
 
     def join(self, slot: int) -> None:
         """In a new worker: count from zero in ``slot``."""
@@ -77,20 +78,21 @@ class Balance:
         self._counts[self.slot] = count
 
     def watching(self, now: float) -> bool:
-        """Whether to wait for new connections: not while leaving one to another worker."""
-        return self.deferred_at is None or now - self.deferred_at >= DEFER
+        """Whether to wait for new connections: not while leaving one to another worker.
+        When that wait is over, the connection (if it is still there) is taken at once."""
+        if self.deferred_at is not None and now - self.deferred_at >= DEFER:
+            self.deferred_at, self.retrying = None, True
+        return self.deferred_at is None
 
     def may_accept(self, now: float) -> bool:
-        if self._counts[self.slot] <= min(self._counts) or (
-                self.deferred_at is not None and now - self.deferred_at >= DEFER):
-            self.deferred_at = None
+        if self._counts[self.slot] <= min(self._counts) or self.retrying:
             return True
-        if self.deferred_at is None:
-            self.deferred_at = now
+        self.deferred_at = now
         return False
 
     def wait(self, now: float) -> float:
-        """Seconds until this worker must look at the listening socket again."""
+        """Seconds this worker may sleep before it looks again; at each turn of the loop."""
+        self.retrying = False  # a retry is for the turn that ends a deferral, no later one
         return 1.0 if self.deferred_at is None else max(0.0, self.deferred_at + DEFER - now)
 
 

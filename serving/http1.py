@@ -1,11 +1,12 @@
 """HTTP/1.1 message framing as RFC 9112 §6 requires it, and the answers waitress gives itself.
 
 waitress's parser frames a request with both Content-Length and Transfer-Encoding by the
-latter, frames an HTTP/1.0 request that has Transfer-Encoding by Content-Length, accepts
-"chunked" twice, and takes an empty chunk-size line or one that ends in a bare LF. Behind a proxy that
-frames the other way, each of these lets a second request hide in the first one's body
-(request smuggling). Here each is a 400 that closes the connection, so nothing after it on
-that connection is answered. Tested with the waitress versions setup.cfg allows.
+latter, frames an HTTP/1.0 request that has Transfer-Encoding by Content-Length, accepts an
+empty Transfer-Encoding or "chunked" twice, and takes an empty chunk-size line or one that
+ends in a bare LF. Behind a proxy that frames the other way, each of these lets a second
+request hide in the first one's body (request smuggling). Here each is a 400 that closes the
+connection, so nothing after it on that connection is answered. Tested with the waitress
+versions setup.cfg allows.
 """
 
 from __future__ import annotations

@@ -45,10 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a request head must arrive within this from its first byte, or the connection "
         "is answered 408 and closed (%(default)s)")
     add("--body-min-rate", type=int, default=DEFAULTS.body_min_rate, metavar="BYTES",
-        help="bytes per second a request body must average once --header-timeout has passed "
-        "since its head, or 408 (%(default)s)")
+        help="bytes per second a request body must average, beyond a first --header-timeout "
+        "seconds, or 408 (%(default)s)")
     add("--max-connections", type=int, default=DEFAULTS.max_connections, metavar="N",
-        help="open connections per process; more are closed at once (%(default)s)")
+        help="open connections per process; more are reset at once (%(default)s)")
     add("--max-connections-per-address", type=int,
         default=DEFAULTS.max_connections_per_address, metavar="N",
         help="open connections per process from one source address (an IPv6 /64); 0 turns "

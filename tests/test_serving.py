@@ -83,6 +83,31 @@ def test_connections_are_spread_over_the_workers(tmp_path):
     assert min(held.values()) >= 5, held  # 8 and 8 when the machine is not overloaded
 
 
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_idle_workers_do_not_spin_after_sharing_a_burst(tmp_path):
+    """A worker that left connections to the other once must not poll with no timeout."""
+    with running("idp", "--workers", "2", "--key-dir", str(tmp_path)) as (port, process):
+        workers = wait_for(lambda: len(children(process.pid)) == 2 and children(process.pid))
+        for _ in range(3):
+            connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                           for _ in range(7)]
+            for connection in connections:
+                connection.request("GET", "/.well-known/openid-configuration")
+            for connection in connections:
+                assert connection.getresponse().read()
+                connection.close()
+        time.sleep(0.5)
+        before = {pid: cpu_seconds(pid) for pid in workers}
+        time.sleep(2)
+        used = {pid: cpu_seconds(pid) - before[pid] for pid in workers}
+    assert max(used.values()) < 1.0, used  # a spinning worker uses all of the 2 s
+
+
 def test_a_dead_worker_is_replaced(tmp_path):
     with running("idp", "--workers", "2", "--key-dir", str(tmp_path)) as (port, process):
         first = wait_for(lambda: len(children(process.pid)) == 2 and children(process.pid))

@@ -125,18 +125,41 @@ def test_refusals_are_reported_once_and_then_counted_afresh(caplog):
                                "0 over the cap of 64 per address (the last from 192.0.2.9)"]
 
 
-def test_a_busier_worker_leaves_a_new_connection_to_a_less_busy_one():
+def two_workers() -> tuple[Balance, Balance]:
     first, second = Balance(2), Balance(2)
     second._memory, second._counts = first._memory, first._counts  # as after fork
     first.join(0)
     second.join(1)
+    return first, second
+
+
+def test_a_busier_worker_leaves_a_new_connection_to_a_less_busy_one():
+    first, second = two_workers()
     first.record(1)
     assert second.may_accept(now=100.0)
     assert not first.may_accept(now=100.0)
-    assert not first.watching(now=100.0 + DEFER / 2)
     assert first.wait(now=100.0) == pytest.approx(DEFER)
-    # Left waiting for DEFER (the other worker busy or stuck), it takes the connection.
+    assert not first.watching(now=100.0 + DEFER / 2)
+
+
+def test_a_connection_left_waiting_for_the_deferral_is_taken_then_but_no_later_one():
+    first, _ = two_workers()
+    first.record(1)
+    assert not first.may_accept(now=100.0)
+    first.wait(now=100.0 + 2 * DEFER)
     assert first.watching(now=100.0 + 2 * DEFER) and first.may_accept(now=100.0 + 2 * DEFER)
+    first.wait(now=100.0 + 3 * DEFER)  # the next turn of the loop
+    assert not first.may_accept(now=100.0 + 3 * DEFER)
+
+
+def test_a_worker_whose_deferral_is_over_sleeps_until_something_happens():
+    """It waits for the listening socket again, instead of polling it with no timeout."""
+    first, _ = two_workers()
+    first.record(1)
+    first.may_accept(now=100.0)
+    first.wait(now=100.0 + 2 * DEFER)
+    first.watching(now=100.0 + 2 * DEFER)
+    assert first.wait(now=100.0 + 2 * DEFER) == 1.0
 
 
 def test_a_worker_that_is_gone_is_never_waited_for():
