@@ -1,8 +1,8 @@
 """python -m bench.hello: the baseline, a waitress hello-world served exactly as the idp is served.
 
-The same ``serving`` module, thread count and waitress limits as ``python -m idp``, so that
-the ratio of a target to this baseline measures our application code, not a difference in
-server settings.
+The same ``serving`` module, thread count, transport options and waitress limits as
+``python -m idp``, so that the ratio of a target to this baseline measures our application
+code, not a difference in server settings.
 """
 
 from __future__ import annotations
@@ -34,14 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     serving.configure("WARNING")
     try:
-        sockets = serving.bind(args.host, args.port)
+        sockets = serving.bind(args.host, args.port, serving.Options(threads=args.threads))
     except serving.ListenError as exc:
         print(f"hello: {exc}", file=sys.stderr)
         return 1
     print(f"hello: listening on http://{args.host}:{serving.port_of(sockets)}", file=sys.stderr,
           flush=True)
-    return serving.serve(app, sockets, name="hello", threads=args.threads,
-                         limits=SERVER_LIMITS)
+    return serving.serve(app, sockets, name="hello", limits=SERVER_LIMITS)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Starts an idp and a resource_api on free loopback ports (access logs on, as in production),
 then for MINUTES sends from CONCURRENCY threads, each with its own keep-alive connections, a
-weighted mix of good and bad requests (``bench/soak_kinds.py``), and checks every answer's
-status and body against what its kind must get. Reports per kind the counts, every unexpected
+weighted mix of good and bad requests (``bench/soak_kinds.py``), beside slow clients that
+trickle requests a byte a second (``bench/soak_slow.py``), and checks every answer's status
+and body against what its kind must get. Reports per kind the counts, every unexpected
 answer (there must be none), transport errors, the resident memory of both servers sampled
 over the run, and whether a secret or a token ever reached a log. Exit status 0 only with no
 unexpected answer, no error and no leak. Bounded by the clock and by a request count.
@@ -26,6 +27,7 @@ from typing import Any
 
 from . import servers
 from .soak_kinds import ATTACKER, GOOD, GRANT, KINDS, VICTIMS, Context, token_request
+from .soak_slow import SLOW, SLOW_KINDS, run_slow_clients
 from .targets import basic, probe
 
 MAX_REQUESTS_PER_THREAD = 5_000_000
@@ -109,16 +111,26 @@ def _cumulative(weights: list[int]) -> list[int]:
     return out
 
 
+def slow_worker(ports: dict[str, int], deadline: float, shared: Shared) -> None:
+    tallies = {kind.name: Tally() for kind in SLOW_KINDS}
+    run_slow_clients(ports, deadline, tallies, shared)
+    with shared.lock:
+        shared.tallies.append(tallies)
+
+
 def run_soak(minutes: float, concurrency: int, seed: int = 1,
-             progress: Any = lambda _line: None) -> dict[str, Any]:
+             progress: Any = lambda _line: None,
+             header_timeout: float | None = None) -> dict[str, Any]:
+    """``header_timeout`` is passed to both servers (their default when None)."""
     duration = minutes * 60
+    extra = ("--header-timeout", str(header_timeout)) if header_timeout else ()
     with servers.make_workdir("soak-") as tmp:
         work = Path(tmp)
         good_secret = f"soak-secret-good-{seed}"
         victims = {f"victim-{i}": f"soak-secret-victim-{i}" for i in range(VICTIMS)}
         with servers.start_idp(work, clients={"client": good_secret, **victims},
-                               access_log=True) as idp, \
-                servers.start_api(work, idp.port, access_log=True) as api:
+                               access_log=True, extra=extra) as idp, \
+                servers.start_api(work, idp.port, access_log=True, extra=extra) as api:
             status, body = probe(servers.HOST, idp.port,
                                  token_request(GRANT, basic("client", good_secret)))
             if status != 200:
@@ -130,9 +142,11 @@ def run_soak(minutes: float, concurrency: int, seed: int = 1,
             shared = Shared()
             started = time.monotonic()
             deadline = started + duration
+            ports = {"idp": idp.port, "api": api.port}
             threads = [threading.Thread(target=worker, daemon=True, args=(
-                i, {"idp": idp.port, "api": api.port}, ctx, deadline, seed, shared))
-                for i in range(concurrency)]
+                i, ports, ctx, deadline, seed, shared)) for i in range(concurrency)]
+            threads.append(threading.Thread(target=slow_worker, daemon=True,
+                                            args=(ports, deadline, shared)))
             for thread in threads:
                 thread.start()
             for sample in range(1, SAMPLES + 1):
@@ -147,7 +161,7 @@ def run_soak(minutes: float, concurrency: int, seed: int = 1,
             alive = sum(thread.is_alive() for thread in threads)
         logs = {name: proc.log_path.read_text(errors="replace") for name, proc in procs.items()}
     leaks = {name: len(LEAK.findall(text)) for name, text in logs.items()}
-    totals = {kind.name: Tally() for kind in KINDS}
+    totals = {kind.name: Tally() for kind in (*KINDS, *SLOW_KINDS)}
     for tallies in shared.tallies:
         for name, tally in tallies.items():
             total = totals[name]
@@ -180,13 +194,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"# Soak: {report['minutes']:g} min at concurrency {report['concurrency']}",
         "",
         f"{sent:,} requests in {report['elapsed']:.0f} s ({sent / report['elapsed']:,.0f}/s), "
-        f"good traffic from {GOOD}, failed authentication from {ATTACKER}; real idp and "
-        "resource_api on loopback ports, access logs on.",
+        f"good traffic from {GOOD}, failed authentication from {ATTACKER}, slow clients "
+        f"from {SLOW}; real idp and resource_api on loopback ports, access logs on.",
         "",
         "| kind | server | from | expected | sent | as expected | unexpected | errors | statuses |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
-    for kind in KINDS:
+    for kind in (*KINDS, *SLOW_KINDS):
         k = report["kinds"][kind.name]
         statuses = ", ".join(f"{s}: {n}" for s, n in k["statuses"].items())
         lines.append(f"| {kind.name} | {kind.server} | {kind.source} | {kind.describe()} "
@@ -218,12 +232,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16,
                         help="threads, each with its own keep-alive connections (16)")
     parser.add_argument("--seed", type=int, default=1, help="of the request mix (1)")
+    parser.add_argument("--header-timeout", type=float, metavar="SECONDS",
+                        help="passed to both servers; the slow clients' 408s come after it "
+                        "(the servers' default)")
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     args = parser.parse_args(argv)
     if not 0 < args.minutes <= 24 * 60 or args.concurrency < 1:
         parser.error("minutes must be in (0, 1440] and --concurrency at least 1")
     report = run_soak(args.minutes, args.concurrency, args.seed,
-                      progress=lambda line: print(line, file=sys.stderr, flush=True))
+                      progress=lambda line: print(line, file=sys.stderr, flush=True),
+                      header_timeout=args.header_timeout)
     print(markdown(report), end="")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

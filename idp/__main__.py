@@ -23,8 +23,6 @@ from .store import StoreConfigError, StoreUnavailable
 SERVER_LIMITS = {
     "max_request_header_size": 16 * 1024,  # larger headers: 431
     "max_request_body_size": 64 * 1024,    # larger bodies: 413 before the app sees them
-    "channel_timeout": 30,                 # idle connections are closed after 30 s
-    "connection_limit": 200,
 }
 
 
@@ -43,19 +41,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="key files from before the store: each PEM private key there is "
                         "imported into the store once; signing-key-<ALG>.pem as the signing "
                         "key (./keys)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="processes serving the port (1)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per process (8)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
-                        help="INFO logs one line per request (INFO)")
+    serving.add_arguments(parser)  # --workers, --threads, --log-level, the transport's limits
     parser.add_argument("--hash-secret", action="store_true",
                         help="read a client secret from the terminal or stdin, print the sha256 "
                         "value for a configuration file, and exit")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a port number")
-    if args.threads < 1 or args.workers < 1:
-        parser.error("--threads and --workers must be at least 1")
+    try:
+        args.serving = serving.options(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.store == "memory:" and args.workers > 1:
         parser.error("the memory: store is private to one process; use a sqlite:/// store "
                      "with --workers")
@@ -81,29 +77,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def start(args: argparse.Namespace) -> int:
     try:
-        sockets = serving.bind(args.host, args.port, copies=args.workers)
+        listener = serving.bind(args.host, args.port, args.serving)
     except serving.ListenError as exc:
         print(f"idp: {exc}", file=sys.stderr)
         return 1
-    port = serving.port_of(sockets)
+    port = serving.port_of(listener)
     try:
         app = build(args, default_issuer=f"http://localhost:{port}")
     except StoreUnavailable as exc:
-        serving.close(sockets)
+        serving.close(listener)
         print(f"idp: {exc}", file=sys.stderr)
         return 1
     except (ConfigError, KeyFileError, KeyEncryptionError, StoreConfigError, ValueError,
             RuntimeError) as exc:
-        serving.close(sockets)
+        serving.close(listener)
         print(f"idp: {exc}", file=sys.stderr)
         return 2
     view = app.keys.view()
     print(f"idp: listening on http://{args.host}:{port} with issuer {app.config.issuer} "
           f"(store {app.store.url}; signing key {view.signer.kid if view.signer else '(none)'}; "
-          f"{args.workers} process(es) of {args.threads} threads)", file=sys.stderr, flush=True)
+          f"{listener.summary()})", file=sys.stderr, flush=True)
     app.store.close()  # connections must not cross the fork into the workers
-    return serving.serve(app, sockets, name="idp", threads=args.threads, limits=SERVER_LIMITS,
-                         on_start=app.start)
+    return serving.serve(app, listener, name="idp", limits=SERVER_LIMITS, on_start=app.start)
 
 
 def build(args: argparse.Namespace, default_issuer: str) -> IdentityProvider:

@@ -20,8 +20,6 @@ log = logging.getLogger("resource_api")
 SERVER_LIMITS = {
     "max_request_header_size": 16 * 1024,  # larger headers: 431
     "max_request_body_size": 16 * 1024,    # larger bodies: 413
-    "channel_timeout": 30,                 # idle connections are closed after 30 s
-    "connection_limit": 200,
 }
 
 
@@ -45,11 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         "--leeway", type=float, default=60.0, help="seconds of clock skew accepted (%(default)s)"
     )
     _add_token_options(parser)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="processes serving the port (%(default)s)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per process (%(default)s)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
-                        help="INFO logs one line per request (%(default)s)")
+    serving.add_arguments(parser)  # --workers, --threads, --log-level, the transport's limits
     return parser
 
 
@@ -153,25 +147,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--port must be between 0 and 65535, not {args.port}")
         if args.leeway < 0:
             raise ValueError(f"--leeway must not be negative, not {args.leeway:g}")
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, not {args.threads}")
-        if args.workers < 1:
-            raise ValueError(f"--workers must be at least 1, not {args.workers}")
+        transport = serving.options(args)
         check_scope(args.scope)
-        app = make_app(args.authority, args.audience, args.scope, leeway=args.leeway, **token_options(args))
+        app = make_app(args.authority, args.audience, args.scope, leeway=args.leeway,
+                       **token_options(args))
     except ValueError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:
-        sockets = serving.bind(args.host, args.port, copies=args.workers)
+        sockets = serving.bind(args.host, args.port, transport)
     except serving.ListenError as exc:
         parser.exit(1, f"{parser.prog}: error: {exc}\n")
     print(f"resource_api: serving http://{args.host}:{serving.port_of(sockets)}/identity, "
           f"trusting tokens from {args.authority} for audience {args.audience} "
-          f"({args.workers} process(es) of {args.threads} threads)", file=sys.stderr, flush=True)
+          f"({sockets.summary()})", file=sys.stderr, flush=True)
     # Each process fetches the keys at its start, so its first request finds them cached.
     served = AccessLog(app) if log.isEnabledFor(logging.INFO) else app  # no cost when off
-    return serving.serve(served, sockets, name="resource_api", threads=args.threads,
-                         limits=SERVER_LIMITS,
+    return serving.serve(served, sockets, name="resource_api", limits=SERVER_LIMITS,
                          on_start=app.authority.prefetch)
 
 

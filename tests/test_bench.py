@@ -15,6 +15,7 @@ from bench.report import goals, rows
 from bench.runner import BenchRun, Memory, Settings
 from bench.soak import passed, run_soak
 from bench.soak_kinds import KINDS
+from bench.soak_slow import SLOW_KINDS
 
 ROOT = servers.ROOT
 
@@ -116,9 +117,11 @@ def test_bench_command_runs_the_baseline_alone_and_writes_json(tmp_path):
 
 @pytest.mark.e2e
 def test_soak_of_a_few_seconds_gets_only_expected_answers():
-    report = run_soak(minutes=0.05, concurrency=4)
+    report = run_soak(minutes=0.08, concurrency=4, header_timeout=1)
     assert report["unexpected"] == 0, report["examples"]
     assert report["errors"] == 0, report["examples"]
     assert report["log_leaks"] == {"idp": 0, "api": 0}
     assert all(report["kinds"][kind.name]["sent"] > 0 for kind in KINDS)
+    # With a 1 s deadline (checked once a second), slow clients get their 408s within 5 s.
+    assert all(report["kinds"][kind.name]["expected"] > 0 for kind in SLOW_KINDS)
     assert passed(report)
