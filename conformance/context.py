@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from conformance import jws
@@ -40,6 +40,15 @@ class Target:
     second_client: Credentials | None = None  # registered without the client_credentials grant
     insufficient_scope: str | None = None  # a scope the client may request that the API refuses
     audience: str | None = None  # the API's identifier, expected in the token's aud
+    # RFC 8707: an absolute URI the client may ask a token for, and the scope to ask with it.
+    resource: str | None = None
+    resource_scope: str | None = None
+    # private_key_jwt: a client registered with the public half of this PEM private key.
+    assertion_client_id: str | None = None
+    assertion_key: bytes | None = field(default=None, repr=False)
+    assertion_kid: str | None = None
+    introspection_client: Credentials | None = None  # the API's own credentials (RFC 7662)
+    other_client: Credentials | None = None  # another client with the grant and the scope
 
 
 def oidc_discovery_url(issuer: str) -> str:
@@ -130,12 +139,15 @@ class Context:
         query: str = "",
         content_type: str = FORM,
         body: bytes | None = None,
+        endpoint: str = "token_endpoint",
     ) -> Response:
         """POST a form to the token endpoint, authenticated by ``auth``.
 
         ``auth``: ``client_secret_basic``, ``client_secret_post``, ``both`` (RFC 6749 §2.3
         forbids it: used to test refusal), ``none``; empty means the target's own method.
         ``body`` replaces the encoded form, to send what a form endpoint must refuse.
+        ``endpoint`` names another endpoint in the metadata that takes the same client
+        authentication (RFC 7009 §2.1, RFC 7662 §2.1).
         """
         client = client or self.target.client
         auth = auth or self.target.auth_method
@@ -147,7 +159,7 @@ class Context:
                                                               client.client_secret)))
         if auth in (POST, "both"):
             form += [("client_id", client.client_id), ("client_secret", client.client_secret)]
-        url = self.endpoint("token_endpoint")
+        url = self.endpoint(endpoint)
         if query:
             url += ("&" if "?" in url else "?") + query
         if body is None:

@@ -8,6 +8,7 @@ import re
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from conformance.transport import Response
 
@@ -149,6 +150,22 @@ def oauth_error_problems(resp: Response) -> tuple[str | None, list[str]]:
     if uri is not None and (not isinstance(uri, str) or outside_charset(uri, allow_space=False)):
         problems.append(f"error_uri {uri!r} is not a URI in the allowed characters")
     return error, problems
+
+
+def json_object(resp: Response) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is anything else."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def issued_token(resp: Response) -> str | None:
+    """The access_token of a 200 token response (RFC 6749 §5.1), or None."""
+    body = json_object(resp) if resp.status == 200 else None
+    token = body.get("access_token") if body else None
+    return token if isinstance(token, str) and token else None
 
 
 def describe(resp: Response, limit: int = 160) -> str:

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from conformance import access_token, errors, jwks, metadata, resource, token_endpoint
+from conformance import (
+    access_token,
+    assertions,
+    dpop,
+    errors,
+    introspection,
+    jwks,
+    key_rotation,
+    metadata,
+    resource,
+    resource_indicators,
+    revocation,
+    token_endpoint,
+)
 from conformance.context import Context
 from conformance.result import Check, Result, Status, Unmet, Verdict, failed, skipped
 from conformance.transport import TransportError
@@ -13,11 +26,18 @@ from conformance.transport import TransportError
 def all_checks() -> tuple[Check, ...]:
     """Every check, in the order a run takes them.
 
-    Successful requests come first and the error cases last, because servers throttle failed
-    client authentication (RFC 6749 §10.10) and would otherwise refuse the later good requests.
+    Successful requests come first, then refusals of requests that authenticate correctly,
+    and failed client authentication last, because servers throttle it (RFC 6749 §10.10) and
+    would otherwise refuse the later good requests.
     """
-    return (*metadata.CHECKS, *jwks.CHECKS, *token_endpoint.CHECKS, *access_token.CHECKS,
-            *resource.CHECKS, *errors.checks())
+    return (
+        *metadata.CHECKS, *jwks.CHECKS, *token_endpoint.CHECKS, *access_token.CHECKS,
+        *key_rotation.CHECKS, *resource.CHECKS, *assertions.CHECKS, *resource_indicators.CHECKS,
+        *introspection.CHECKS, *revocation.CHECKS, *dpop.CHECKS,
+        *resource_indicators.REFUSALS, *dpop.REFUSALS, *revocation.REFUSALS,
+        *errors.checks(), *introspection.UNAUTHENTICATED, *revocation.UNAUTHENTICATED,
+        *assertions.REFUSALS,
+    )
 
 
 def run_check(ctx: Context, chosen: Check) -> Result:

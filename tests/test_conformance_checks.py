@@ -17,7 +17,18 @@ from conformance import (
     run,
 )
 from conformance.runner import run_check
-from tests.conformance_stub import API, ISSUER, SECRET, Stub
+from tests.conformance_stub import (
+    API,
+    API_CLIENT,
+    ISSUER,
+    KEYED,
+    KEYED_KID,
+    RESOURCE,
+    SECRET,
+    Stub,
+    keyed_key,
+    pem,
+)
 
 CHECKS = {c.id: c for c in all_checks()}
 
@@ -26,7 +37,10 @@ def context(stub: Stub, secret: str = SECRET, **overrides) -> Context:
     transport = WSGITransport({ISSUER: stub.as_app, API: stub.api_app})
     target = Target(issuer=ISSUER, client=Credentials("client", secret), scope="api1",
                     api=API, second_client=Credentials("second", "secret2"),
-                    insufficient_scope="other", audience="api1")
+                    insufficient_scope="other", audience="api1", resource=RESOURCE,
+                    assertion_client_id=KEYED, assertion_key=pem(keyed_key()),
+                    assertion_kid=KEYED_KID, introspection_client=Credentials(*API_CLIENT),
+                    other_client=Credentials("other", "secret3"))
     return Context(transport, dataclasses.replace(target, **overrides))
 
 

@@ -16,7 +16,16 @@ import pytest
 from conformance import LiveTransport, TransportError
 from conformance.__main__ import main
 from tests.client_stubs import DRIPPED_ANSWER, DRIPPED_BODY, dripping_server
-from tests.conformance_stub import Stub
+from tests.conformance_stub import (
+    API_CLIENT,
+    KEYED,
+    KEYED_KID,
+    RESOURCE,
+    Stub,
+    key,
+    keyed_key,
+    pem,
+)
 from tests.servers import ROOT, free_port, running
 
 
@@ -125,13 +134,33 @@ def _stub_servers(serve, *faults: str) -> tuple[str, str]:
     return issuer, serve(lambda _: stubs[0].api_app) + "/identity"
 
 
-def test_a_conforming_server_exits_0_with_a_summary(serve, capsys):
+def _feature_arguments(tmp_path) -> list[str]:
+    """Every input the checks of advertised features take, for the stub's clients."""
+    key_file = tmp_path / "keyed.pem"
+    key_file.write_bytes(pem(keyed_key()))
+    return ["--resource", RESOURCE, "--assertion-client-id", KEYED,
+            "--assertion-key", str(key_file), "--assertion-kid", KEYED_KID,
+            "--introspection-client-id", API_CLIENT[0], "--introspection-secret", API_CLIENT[1],
+            "--other-client-id", "other", "--other-client-secret", "secret3"]
+
+
+def test_a_conforming_server_exits_0_with_a_summary(serve, tmp_path, capsys):
     issuer, api = _stub_servers(serve)
     code = main(_arguments(issuer, "--api", api, "--second-client-id", "second",
-                           "--second-client-secret", "secret2", "--insufficient-scope", "other"))
+                           "--second-client-secret", "secret2", "--insufficient-scope", "other",
+                           *_feature_arguments(tmp_path)))
     out = capsys.readouterr().out.splitlines()
     assert code == 0
     assert out[-1] == f"{len(out) - 1} checks: {len(out) - 3} PASS, 0 FAIL, 2 WARN, 0 SKIP"
+
+
+def test_the_checks_of_features_without_inputs_are_skipped(serve, capsys):
+    issuer, api = _stub_servers(serve)
+    assert main(_arguments(issuer, "--api", api)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert ("SKIP  RFC 7523 §2.2            assertions.good_assertion: a good assertion (aud "
+            "the issuer identifier) gets a token -- reason: no --assertion-client-id and "
+            "--assertion-key given") in lines
 
 
 def test_a_failing_check_exits_1_and_prints_what_was_seen(serve, capsys):
@@ -149,7 +178,9 @@ def test_json_report_is_written_as_data(serve, tmp_path, capsys):
     assert main(_arguments(issuer, "--json", str(report))) == 0
     data = json.loads(report.read_text())
     assert data["target"] == {"issuer": issuer, "api": None, "client_id": "client",
-                              "scope": "api1", "auth_method": "client_secret_basic"}
+                              "scope": "api1", "auth_method": "client_secret_basic",
+                              "resource": None, "assertion_client_id": None,
+                              "introspection_client_id": None, "other_client_id": None}
     assert data["results"][0] == {
         "id": "metadata.oidc_document", "status": "PASS", "section": "OIDC Discovery 1.0 §4",
         "title": "OpenID configuration is served as a JSON object", "seen": ""}
@@ -198,6 +229,37 @@ def test_bad_arguments_exit_2_with_usage(argv, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("usage: python -m conformance")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--assertion-client-id", "keyed"],
+     "--assertion-client-id and --assertion-key go together"),
+    (["--introspection-secret", "s"],
+     "--introspection-client-id and --introspection-secret go together"),
+    (["--other-client-id", "other"], "--other-client-id and --other-client-secret go together"),
+    (["--resource-scope", "orders"], "--resource-scope needs --resource"),
+    (["--resource", "orders"], "--resource 'orders' is not an absolute URI without a fragment"),
+    (["--resource", "https://api.test/orders#x"],
+     "--resource 'https://api.test/orders#x' is not an absolute URI without a fragment"),
+    (["--assertion-client-id", "keyed", "--assertion-key", "/nonexistent/key.pem"],
+     "--assertion-key: cannot read /nonexistent/key.pem: No such file or directory"),
+])
+def test_a_bad_feature_option_is_one_line_and_exit_2(extra, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(_arguments("http://localhost:5000", *extra))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"python -m conformance: error: {message}"
+
+
+def test_an_assertion_key_file_that_is_no_usable_key_is_named(tmp_path, capsys):
+    small = tmp_path / "small.pem"
+    small.write_bytes(pem(key(1024)))
+    with pytest.raises(SystemExit):
+        main(_arguments("http://localhost:5000", "--assertion-client-id", "keyed",
+                        "--assertion-key", str(small)))
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"python -m conformance: error: --assertion-key: {small}: an RSA key of 1024 bits; "
+        "RS256 needs 2048 or more (RFC 7518 §3.3)")
 
 
 @pytest.mark.e2e
