@@ -135,3 +135,33 @@ def test_the_policy_is_configurable(now):
     app = make_testapp(two_api_config(), clock=lambda: now[0],
                        throttle_policy=ThrottlePolicy(free_failures=1))
     assert [guess(app, f"g{i}").status_int for i in range(3)] == [401, 401, 429]
+
+
+@pytest.mark.e2e
+def test_behind_a_trusted_proxy_a_guessed_client_is_throttled_per_real_address():
+    """Finding 1: behind a proxy every caller had the proxy's address, so 35 guesses a minute
+    locked the real client out. With --trusted-proxy the throttle keys on the address the
+    proxy forwards."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    from tests.servers import running
+
+    def token(port, secret, client_address):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/connect/token", data=b"grant_type=client_credentials",
+            headers={"Authorization": "Basic " + base64.b64encode(
+                f"client:{secret}".encode()).decode(), "X-Forwarded-For": client_address})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            error.close()
+            return error.code
+
+    with running("idp", "--trusted-proxy", "127.0.0.1") as (port, _):
+        guesses = [token(port, f"guess-{i}", "198.51.100.7") for i in range(10)]
+        assert guesses == [401] * 6 + [429] * 4
+        assert token(port, "secret", "198.51.100.8") == 200
+        assert token(port, "secret", "198.51.100.7") == 429
