@@ -126,3 +126,16 @@ def test_refusals_by_the_http_server_are_json_too(server):
     assert b"Content-Type: application/json" in head
     assert json.loads(body) == {"error": "invalid_request",
                                 "error_description": "the request body is too large"}
+
+
+def test_log_injection_through_the_path_is_quoted(caplog):
+    """Finding 8 (CWE-117): the percent-decoded path was logged raw, so %0A forged a whole log
+    line and %1B sent terminal escapes."""
+    import logging
+
+    app = make_testapp()
+    with caplog.at_level(logging.INFO, logger="idp.access"):
+        app.get("/x%0A2026-01-01 00:00:00,000 INFO idp: forged%1B[2J", status=404)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "idp.access"]
+    assert "\n" not in line and "\x1b" not in line
+    assert '"GET /x%0A2026-01-01%2000:00:00,000%20INFO%20idp:%20forged%1B%5B2J" 404' in line
