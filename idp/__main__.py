@@ -109,7 +109,7 @@ def build(args: argparse.Namespace, default_issuer: str) -> IdentityProvider:
         config = load_config(args.config, args.issuer, default_issuer=default_issuer)
     else:
         config = default_config(args.issuer or default_issuer)
-    store, kek = open_configured(args)
+    store, kek = open_configured(args, threads=args.threads)
     try:
         store.migrate()
         app = IdentityProvider(config, store, kek)

@@ -20,7 +20,7 @@ from .key_encryption import (
     KeyEncryptionError,
     KeyEncryptionKey,
 )
-from .store import Store, StoreConfigError, open_store
+from .store import Store, StoreConfigError, StoreOptions, open_store
 
 DEFAULT_DATA_DIR = "data"
 
@@ -41,13 +41,15 @@ def store_url(args: argparse.Namespace) -> str:
     return args.store or f"sqlite:///{Path(args.data_dir) / 'idp.db'}"
 
 
-def open_configured(args: argparse.Namespace) -> tuple[Store, KeyEncryptionKey]:
+def open_configured(args: argparse.Namespace,
+                    threads: int = 1) -> tuple[Store, KeyEncryptionKey]:
     """The store (not yet migrated) and the key-encryption key the arguments name; raises
-    StoreConfigError or KeyEncryptionError with one sentence."""
+    StoreConfigError or KeyEncryptionError with one sentence. A PostgreSQL pool holds a
+    connection for each of ``threads`` request threads and two more (the background work)."""
     url = store_url(args)
     if url.startswith("sqlite:///") and args.store is None:
         _make_data_dir(Path(args.data_dir))
-    store = open_store(url)
+    store = open_store(url, StoreOptions(pool_size=threads + 2))
     if url == "memory:" and not args.key_encryption_key_file:
         return store, KeyEncryptionKey.generate()  # nothing it seals outlives the process
     try:

@@ -198,7 +198,7 @@ class Store:
 class StoreOptions:
     connect_timeout: float = 3.0     # seconds to open a connection
     statement_timeout: float = 5.0   # seconds any statement may take (busy timeout for SQLite)
-    pool_size: int = 10              # PostgreSQL connections per process: the server's threads
+    pool_size: int = 10              # PostgreSQL connections per process: the server's threads + 2
 
 
 def open_store(url: str, options: StoreOptions | None = None) -> Store:
