@@ -120,10 +120,12 @@ class KeyManager:
         """One event per step of a key's life, across every process and node."""
         now = self.clock()
         rows = self._view.rows
+        due = []
         for row in rows:
             state = row.state(now)
-            if state not in STEPS or (row.kid, state) in self._reported:
-                continue
+            if state in STEPS and (row.kid, state) not in self._reported:
+                due.append((_step_time(row, state), list(STEPS).index(state), row, state))
+        for at, _, row, state in sorted(due, key=lambda step: step[:2]):  # in the order they fell
             until = max(row.removes_at, row.expires_at, int(now)) + REPORT_MARGIN
             try:
                 first = self.store.consume_once(digest("key step", row.kid, state), until, now)
@@ -131,8 +133,7 @@ class KeyManager:
                 return  # tried again at the next poll
             self._reported.add((row.kid, state))
             if first:
-                self.events.emit(STEPS[state], kid=row.kid, alg=row.alg,
-                                 at=rfc3339(_step_time(row, state)))
+                self.events.emit(STEPS[state], kid=row.kid, alg=row.alg, at=rfc3339(at))
         kids = {row.kid for row in rows}
         self._reported = {seen for seen in self._reported if seen[0] in kids}
 

@@ -52,6 +52,7 @@ POLL = 0.25  # seconds the management thread waits for sockets before it looks w
 SETTINGS = {"threads": 2, "connection_limit": 64, "channel_timeout": 30,
             "max_request_header_size": 8192, "max_request_body_size": 1024,
             "ident": "management", "clear_untrusted_proxy_headers": True}
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 ROUTES = {"/metrics": "metrics", "/health/live": "live", "/health/ready": "ready"}
 ALLOW = "GET, HEAD"
 
@@ -157,12 +158,12 @@ class Management:
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
 
     def metrics(self) -> tuple[int, str, bytes]:
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client import CollectorRegistry, generate_latest
         from prometheus_client.multiprocess import MultiProcessCollector
 
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=self.directory)
-        return 200, CONTENT_TYPE_LATEST, generate_latest(registry)
+        return 200, TEXT_FORMAT, generate_latest(registry)
 
     def live(self) -> tuple[int, str, bytes]:
         return 200, *_json({"status": "UP", "checks": []})
