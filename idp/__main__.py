@@ -15,7 +15,7 @@ from .app import IdentityProvider
 from .cli_store import add_store_arguments, open_configured, store_url
 from .config import ConfigError, check_issuer, default_config
 from .config_file import load_config
-from .events import log_to_file
+from .events import EventFile, Events
 from .key_encryption import KeyEncryptionError
 from .keys import KeyFileError
 from .metrics import NoMetrics, PrometheusMetrics
@@ -81,12 +81,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def start(args: argparse.Namespace) -> int:
-    if args.events:
-        try:
-            log_to_file(args.events)
-        except OSError as exc:
-            print(f"idp: cannot append to --events {args.events}: {exc.strerror}", file=sys.stderr)
-            return 2
+    try:
+        events = Events(file=EventFile(args.events) if args.events else None)
+    except OSError as exc:
+        print(f"idp: cannot append to --events {args.events}: {exc.strerror}", file=sys.stderr)
+        return 2
     try:
         # First: it names the metrics directory, which must precede every metric.
         management = serving.open_management(args.serving)
@@ -97,7 +96,8 @@ def start(args: argparse.Namespace) -> int:
     port = serving.port_of(listener)
     metrics = NoMetrics() if management is None else PrometheusMetrics()
     try:
-        app = build(args, default_issuer=f"http://localhost:{port}", metrics=metrics)
+        app = build(args, default_issuer=f"http://localhost:{port}", metrics=metrics,
+                    events=events)
     except StoreUnavailable as exc:
         serving.close(listener)
         print(f"idp: {exc}", file=sys.stderr)
@@ -118,11 +118,11 @@ def start(args: argparse.Namespace) -> int:
 
         ready = ready_checks(management, store_url(args))
     return serving.serve(app, listener, name="idp", limits=SERVER_LIMITS, on_start=app.start,
-                         management=management, ready=ready)
+                         on_stop=app.stop, management=management, ready=ready)
 
 
-def build(args: argparse.Namespace, default_issuer: str,
-          metrics: NoMetrics | None = None) -> IdentityProvider:
+def build(args: argparse.Namespace, default_issuer: str, metrics: NoMetrics | None = None,
+          events: Events | None = None) -> IdentityProvider:
     """Configuration, store, keys: everything checked before the first request."""
     if args.issuer is not None:
         check_issuer(args.issuer)
@@ -133,7 +133,7 @@ def build(args: argparse.Namespace, default_issuer: str,
     store, kek = open_configured(args)
     try:
         store.migrate()
-        app = IdentityProvider(config, store, kek, metrics=metrics)
+        app = IdentityProvider(config, store, kek, metrics=metrics, events=events)
         for sentence in app.keys.bootstrap(Path(args.key_dir)):
             print(f"idp: key directory: {sentence}", file=sys.stderr)
     except BaseException:

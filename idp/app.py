@@ -77,12 +77,13 @@ class IdentityProvider:
         client_keys: ClientKeys | None = None,
         poll_interval: float = 5.0,
         metrics: NoMetrics | None = None,
+        events: Events | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.metrics = metrics = metrics or NoMetrics()
-        self.events = events = Events(clock)
+        self.events = events = events or Events(clock)
         self.keys = KeyManager(store, kek, config, clock=clock, poll_interval=poll_interval,
                                events=events)
         mac_key = kek.derive("throttle credential mac")
@@ -129,7 +130,12 @@ class IdentityProvider:
         """Start this process's background work (call it in every serving process)."""
         if self.metrics.enabled:
             self.report_keys()
+        self.metrics.start()
         self.background.start()
+
+    def stop(self) -> None:
+        """This process has answered its last request."""
+        self.metrics.stop()
 
     def report_keys(self) -> None:
         self.metrics.keys(self.keys.view(), self.clock())

@@ -187,8 +187,9 @@ class Authenticator:
             found = self._by_assertion(found, request)
         else:
             self._by_secret(found, address)
-        self.events.emit(self.succeeded, client_id=found.party_id, address=address,
-                         method=found.method)
+        if self.events.wants(self.succeeded):
+            self.events.emit(self.succeeded, client_id=found.party_id, address=address,
+                             method=found.method)
         return self.parties[found.party_id]
 
     def _by_secret(self, found: Presented, address: str) -> None:

@@ -61,9 +61,10 @@ class IntrospectionEndpoint:
         now = self.clock()
         issued = read_issued(token, self.keys.view(), self.store, self.issuer, now)
         active = issued is not None and self.active(issued, api_name, now)
-        self.events.emit("TokenIntrospectionSuccess", client_id=api_name,
-                         address=request.remote_addr, active=active,
-                         jti=issued.claims.get("jti") if active else None)
+        if self.events.wants("TokenIntrospectionSuccess"):
+            self.events.emit("TokenIntrospectionSuccess", client_id=api_name,
+                             address=request.remote_addr, active=active,
+                             jti=issued.claims.get("jti") if active else None)
         if not active:
             request.environ[OUTCOME] = "inactive"
             return no_store_json(200, INACTIVE)

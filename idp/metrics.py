@@ -22,7 +22,8 @@ or ``unknown``. The authenticator puts the id a request presented in its environ
 and an endpoint whose success has several outcomes names it there (OUTCOME).
 
 ``NoMetrics`` runs when the port is off: ``observe`` hands the endpoint back unwrapped, so a
-request costs what it did before metrics existed.
+request costs what it did before metrics existed. When it is on, a request's counts are kept
+in the process and reach the shared values once a second (``serving.Tally``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+
+from serving.tally import Counts, Tally
 
 from .errors import HTTPError, TooManyRequests
 from .http import Request, Response
@@ -57,6 +60,12 @@ class NoMetrics:
     def keys(self, view: KeyView, now: float) -> None:
         pass
 
+    def start(self) -> None:
+        """In each serving process, once it serves."""
+
+    def stop(self) -> None:
+        """In each serving process, once it has answered its last request."""
+
 
 class PrometheusMetrics(NoMetrics):
     """The metrics above, with prometheus_client (imported here: only when they are on).
@@ -67,6 +76,7 @@ class PrometheusMetrics(NoMetrics):
     def __init__(self, registry: Any = None) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
+        self.tally = Tally()
         self.requests = {
             endpoint: Counter(f"idp_{endpoint}_requests", f"Requests to the {endpoint} endpoint, "
                               "by caller and outcome", [CALLER[endpoint], "outcome"],
@@ -83,8 +93,15 @@ class PrometheusMetrics(NoMetrics):
                             "to sign with", multiprocess_mode="livemin", registry=registry)
 
     def observe(self, endpoint: str, handler: Handler, callers: Iterable[str]) -> Handler:
-        return Observed(handler, self.requests[endpoint], SUCCESS[endpoint], frozenset(callers),
-                        self.duration.labels(endpoint), self.throttled.labels(endpoint))
+        counts = self.tally.counts(self.requests[endpoint], self.duration.labels(endpoint))
+        return Observed(handler, counts, SUCCESS[endpoint], frozenset(callers),
+                        self.throttled.labels(endpoint))
+
+    def start(self) -> None:
+        self.tally.start()
+
+    def stop(self) -> None:
+        self.tally.flush()
 
     def keys(self, view: KeyView, now: float) -> None:
         signer = view.signer
@@ -97,15 +114,13 @@ class PrometheusMetrics(NoMetrics):
 class Observed:
     """An endpoint whose requests are counted by caller and outcome, and timed."""
 
-    def __init__(self, handler: Handler, counter: Any, success: str, callers: frozenset[str],
-                 duration: Any, throttled: Any) -> None:
+    def __init__(self, handler: Handler, counts: Counts, success: str, callers: frozenset[str],
+                 throttled: Any) -> None:
         self.handler = handler
-        self.counter = counter
+        self.counts = counts
         self.success = success
         self.callers = callers
-        self.duration = duration
         self.throttled = throttled
-        self._counts: dict[tuple[str, str], Any] = {}  # label values -> child; a bounded cache
 
     def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -123,10 +138,6 @@ class Observed:
             outcome = "temporarily_unavailable"
             raise
         finally:
-            self.duration.observe(time.perf_counter() - started)
             caller = request.environ.get(PARTY)
-            labels = (caller if caller in self.callers else "unknown", outcome)
-            count = self._counts.get(labels)
-            if count is None:
-                count = self._counts[labels] = self.counter.labels(*labels)
-            count.inc()
+            self.counts.add((caller if caller in self.callers else "unknown", outcome),
+                            time.perf_counter() - started)

@@ -135,9 +135,10 @@ class TokenEndpoint:
             if signer is None:
                 raise TemporarilyUnavailable("no signing key is available yet")
             token, kid = signer.sign(claims), signer.kid
-        self.events.emit("TokenIssuedSuccess", client_id=client.client_id, address=address,
-                         jti=claims["jti"], kid=kid, token_type=client.access_token_type,
-                         scope=" ".join(grant.scopes))
+        if self.events.wants("TokenIssuedSuccess"):
+            self.events.emit("TokenIssuedSuccess", client_id=client.client_id, address=address,
+                             jti=claims["jti"], kid=kid, token_type=client.access_token_type,
+                             scope=" ".join(grant.scopes))
         headers = self.dpop.nonce_headers() if jkt is not None else []
         status, response_headers, body = no_store_json(200, {
             "access_token": token,

@@ -176,11 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def start() -> None:
         metrics.keys_held(0)  # not ready until this process has the keys
+        metrics.start()
         app.authority.prefetch()
 
     ready = None if management is None else {"signing keys": lambda: keys_held(management)}
     return serving.serve(served, sockets, name="resource_api", limits=SERVER_LIMITS,
-                         on_start=start, management=management, ready=ready)
+                         on_start=start, on_stop=metrics.stop, management=management, ready=ready)
 
 
 def keys_held(management: serving.Management) -> str | None:

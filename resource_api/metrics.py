@@ -14,14 +14,19 @@ Prometheus's names.
 |                                         |         | (readiness)                             |
 
 Every label value is one of a fixed set. ``NoMetrics`` is the filter's default: each report is
-a call that does nothing.
+a call that does nothing. When they are on, a request's count is kept in the process and
+reaches the shared values once a second (``serving.Tally``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from serving.tally import Tally
+
 from .errors import AuthorityUnavailable, Refusal
+
+ACCEPTED = ("accepted", "none")
 
 
 class NoMetrics:
@@ -38,6 +43,12 @@ class NoMetrics:
     def keys_held(self, keys: int) -> None:
         """How many keys this process holds (0 until its first fetch)."""
 
+    def start(self) -> None:
+        """In each serving process, once it serves."""
+
+    def stop(self) -> None:
+        """In each serving process, once it has answered its last request."""
+
 
 class PrometheusMetrics(NoMetrics):
     """The metrics above, with prometheus_client (imported here: only when they are on).
@@ -48,6 +59,7 @@ class PrometheusMetrics(NoMetrics):
     def __init__(self, registry: Any = None) -> None:
         from prometheus_client import Counter, Gauge
 
+        self.tally = Tally()
         self.validations = Counter("resource_api_token_validations", "Requests the bearer "
                                    "filter admitted or refused, by outcome and reason",
                                    ["outcome", "reason"], registry=registry)
@@ -57,18 +69,14 @@ class PrometheusMetrics(NoMetrics):
                                 "authority's keys that failed", registry=registry)
         self.keys = Gauge("resource_api_signing_keys", "The authority's signing keys a serving "
                           "process holds", multiprocess_mode="livemin", registry=registry)
-        self._accepted = self.validations.labels("accepted", "none")
-        self._refused: dict[str, Any] = {}  # reason -> child; a bounded cache (REASONS)
+        self._validated = self.tally.counts(self.validations)
 
     def validation(self, refusal: Refusal | None) -> None:
         if refusal is None:
-            self._accepted.inc()
-            return
-        count = self._refused.get(refusal.reason)
-        if count is None:
+            self._validated.add(ACCEPTED)
+        else:
             outcome = "unavailable" if isinstance(refusal, AuthorityUnavailable) else "refused"
-            count = self._refused[refusal.reason] = self.validations.labels(outcome, refusal.reason)
-        count.inc()
+            self._validated.add((outcome, refusal.reason))
 
     def key_refresh(self, keys: int | None) -> None:
         self.refreshes.inc()
@@ -79,3 +87,9 @@ class PrometheusMetrics(NoMetrics):
 
     def keys_held(self, keys: int) -> None:
         self.keys.set(keys)
+
+    def start(self) -> None:
+        self.tally.start()
+
+    def stop(self) -> None:
+        self.tally.flush()

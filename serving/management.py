@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from waitress import wasyncore
+from waitress import trigger, wasyncore
 from waitress.server import create_server
 
 from .listen import Listener, ListenError, bind, close
@@ -47,7 +47,7 @@ from .options import Options
 Check = Callable[[], "str | None"]
 log = logging.getLogger("serving")
 
-POLL = 0.25  # seconds the management thread waits for sockets before it looks whether to stop
+POLL = 1.0  # seconds the management thread sleeps between idle-connection sweeps (waitress's)
 # A management request is a GET without a body from a scraper or a load balancer.
 SETTINGS = {"threads": 2, "connection_limit": 64, "channel_timeout": 30,
             "max_request_header_size": 8192, "max_request_body_size": 1024,
@@ -81,6 +81,7 @@ class Management:
         self._owner = os.getpid()
         self._map: dict[int, Any] = {}
         self._server: Any = None
+        self._wake: trigger.trigger | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -94,6 +95,7 @@ class Management:
         self.checks = checks
         self._server = create_server(self, map=self._map, sockets=self.listener.sockets,
                                      **SETTINGS)
+        self._wake = trigger.trigger(self._map)  # wakes the loop when it must stop
         self._thread = threading.Thread(target=self._loop, name="management", daemon=True)
         self._thread.start()
 
@@ -106,6 +108,7 @@ class Management:
         """Stop serving, and remove the metrics directory."""
         self._stop.set()
         if self._thread is not None:
+            self._wake.pull_trigger()
             self._thread.join()
             self._server.task_dispatcher.shutdown()
             wasyncore.close_all(self._map)

@@ -49,10 +49,11 @@ def configure(level: str) -> None:
 
 
 def serve(app: WSGIApp, listener: Listener, *, name: str, limits: dict[str, Any],
-          on_start: Callable[[], None] = lambda: None, management: Management | None = None,
-          ready: Mapping[str, Check] | None = None) -> int:
+          on_start: Callable[[], None] = lambda: None, on_stop: Callable[[], None] = lambda: None,
+          management: Management | None = None, ready: Mapping[str, Check] | None = None) -> int:
     """Serve until SIGINT or SIGTERM with ``limits`` (waitress's size settings) and the
-    listener's options; return the exit status. ``management`` (``open_management``) is
+    listener's options; return the exit status. Each serving process calls ``on_start`` before
+    its first request and ``on_stop`` after its last. ``management`` (``open_management``) is
     served by this process, with the ``ready`` checks."""
     opts = listener.options
     settings = {**waitress_settings(opts, limits), "ident": name}
@@ -62,10 +63,10 @@ def serve(app: WSGIApp, listener: Listener, *, name: str, limits: dict[str, Any]
               "/health/ready)", file=sys.stderr, flush=True)
     try:
         if opts.workers == 1:
-            _run(app, listener, settings, None, on_start)
+            _run(app, listener, settings, None, on_start, on_stop)
             status = 0
         else:
-            status = _supervise(app, listener, settings, on_start, management)
+            status = _supervise(app, listener, settings, on_start, on_stop, management)
     except KeyboardInterrupt:
         status = 0
     finally:
@@ -77,7 +78,8 @@ def serve(app: WSGIApp, listener: Listener, *, name: str, limits: dict[str, Any]
 
 
 def _run(app: WSGIApp, listener: Listener, settings: dict[str, Any], balance: Balance | None,
-         on_start: Callable[[], None], parent: int | None = None) -> None:
+         on_start: Callable[[], None], on_stop: Callable[[], None],
+         parent: int | None = None) -> None:
     """One process's waitress: a server per listening socket, one thread pool, one loop."""
     adj = Adjustments(sockets=listener.sockets, **settings)
     dispatcher = ThreadedTaskDispatcher()
@@ -93,6 +95,7 @@ def _run(app: WSGIApp, listener: Listener, settings: dict[str, Any], balance: Ba
         for server in servers:  # stop accepting first, then finish what is in flight
             server.close()
         dispatcher.shutdown()
+        on_stop()
         wasyncore.close_all(socket_map)
         table.report()
 
@@ -123,7 +126,8 @@ def _loop(socket_map: dict[int, Any], servers: list[Server], table: Table,
 
 
 def _supervise(app: WSGIApp, listener: Listener, settings: dict[str, Any],
-               on_start: Callable[[], None], management: Management | None = None) -> int:
+               on_start: Callable[[], None], on_stop: Callable[[], None],
+               management: Management | None = None) -> int:
     workers = listener.options.workers
     balance = Balance(workers)
     children: dict[int, tuple[int, float]] = {}  # pid: (slot, start time)
@@ -140,7 +144,7 @@ def _supervise(app: WSGIApp, listener: Listener, settings: dict[str, Any],
             with forking():
                 pid = os.fork()
             if pid == 0:
-                _worker(app, listener, settings, balance, slot, supervisor, on_start)
+                _worker(app, listener, settings, balance, slot, supervisor, on_start, on_stop)
             children[pid] = (slot, time.monotonic())
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -170,7 +174,8 @@ def _supervise(app: WSGIApp, listener: Listener, settings: dict[str, Any],
 
 
 def _worker(app: WSGIApp, listener: Listener, settings: dict[str, Any], balance: Balance,
-            slot: int, supervisor: int, on_start: Callable[[], None]) -> None:
+            slot: int, supervisor: int, on_start: Callable[[], None],
+            on_stop: Callable[[], None]) -> None:
     """Serve in a forked worker, then leave without running the supervisor's clean-up."""
     status = 0
     try:
@@ -178,7 +183,7 @@ def _worker(app: WSGIApp, listener: Listener, settings: dict[str, Any], balance:
         _stop_with(supervisor)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         balance.join(slot)
-        _run(app, listener, settings, balance, on_start, parent=supervisor)
+        _run(app, listener, settings, balance, on_start, on_stop, parent=supervisor)
     except KeyboardInterrupt:
         pass
     except BaseException:

@@ -12,7 +12,7 @@ import stat
 import pytest
 
 from idp.config import KeyRotation
-from idp.events import EVENTS, EventFile, Events, log_to_file, rfc3339
+from idp.events import EVENTS, EventFile, Events, rfc3339
 from idp.key_encryption import KeyEncryptionKey
 from idp.keyset import KeyManager
 from idp.rotation import announce, key_factory, revoke
@@ -38,7 +38,7 @@ FORM = {"grant_type": "client_credentials", "scope": "api1"}
 
 @pytest.fixture
 def events(caplog):
-    caplog.set_level(logging.INFO, logger="idp.events")
+    caplog.set_level(logging.DEBUG, logger="idp.events")
 
     def read(*names: str) -> list[dict]:
         found = [json.loads(r.getMessage()) for r in caplog.records if r.name == "idp.events"]
@@ -193,11 +193,21 @@ def test_no_event_holds_a_secret_a_token_a_handle_or_an_assertion(events):
         assert secret not in logged
 
 
-def test_an_event_the_logger_drops_is_not_built(caplog):
-    caplog.set_level(logging.WARNING, logger="idp.events")
+def test_an_event_the_logger_drops_and_no_file_takes_is_not_built(caplog):
+    caplog.set_level(logging.INFO, logger="idp.events")
     calls = []
     Events(clock=lambda: calls.append(1) or NOW).emit("TokenIssuedSuccess", client_id="client")
     assert (calls, caplog.records) == ([], [])
+
+
+def test_the_successes_of_every_request_are_debug_and_the_failures_warnings():
+    levels = {name: logging.getLevelName(level) for name, (_, level, _) in EVENTS.items()}
+    assert {name for name, level in levels.items() if level == "DEBUG"} == {
+        "ClientAuthenticationSuccess", "ApiAuthenticationSuccess", "TokenIssuedSuccess",
+        "TokenIntrospectionSuccess"}
+    assert (levels["ClientAuthenticationFailure"], levels["Throttled"],
+            levels["UnhandledException"], levels["KeyActivated"]) == (
+        "WARNING", "WARNING", "ERROR", "INFO")
 
 
 def test_a_presented_client_id_is_cut_to_64_characters(app, events):
@@ -262,20 +272,18 @@ def test_a_step_seen_by_several_processes_is_reported_once(events):
 
 # --- --events FILE ------------------------------------------------------------------------------
 
-def test_events_file_gets_one_json_line_per_event_appended(tmp_path):
+def test_events_file_gets_every_event_as_one_json_line_whatever_the_log_level(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="idp.events")
     path = tmp_path / "events.log"
     path.write_text('{"earlier": true}\n')
-    logger = logging.getLogger("test.events.file")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    handler = log_to_file(str(path), logger)
+    file = EventFile(str(path))
     try:
-        events = Events(clock=lambda: NOW + 0.25, logger=logger)
+        events = Events(clock=lambda: NOW + 0.25, file=file)
         events.emit("TokenIssuedSuccess", client_id="client", address="192.0.2.7", jti="j1")
         events.emit("Throttled", client_id="client\nforged", address="192.0.2.7", reason="r")
     finally:
-        logger.removeHandler(handler)
-        handler.close()
+        file.close()
+    assert [json.loads(r.getMessage())["event"] for r in caplog.records] == ["Throttled"]
     lines = path.read_text().splitlines()
     assert [json.loads(line) for line in lines] == [
         {"earlier": True},
@@ -285,6 +293,5 @@ def test_events_file_gets_one_json_line_per_event_appended(tmp_path):
 
 
 def test_an_events_file_is_created_readable_by_its_owner_only(tmp_path):
-    handler = EventFile(str(tmp_path / "new.log"))
-    handler.close()
+    EventFile(str(tmp_path / "new.log")).close()
     assert stat.S_IMODE(os.stat(tmp_path / "new.log").st_mode) == 0o600

@@ -68,6 +68,12 @@ def sample(scraped: dict, name: str, **labels: str) -> float | None:
     return scraped.get((name, frozenset(labels.items())))
 
 
+def settled(scraped: dict, **requests: int) -> bool:
+    """Whether the scrape has timed as many requests as each endpoint was sent."""
+    return all(sample(scraped, "idp_request_duration_seconds_count", endpoint=endpoint) == count
+               for endpoint, count in requests.items())
+
+
 def post(connection: http.client.HTTPConnection, path: str, body: str,
          headers: dict[str, str]) -> tuple[int, dict]:
     connection.request("POST", path, body, headers)
@@ -105,6 +111,8 @@ def idp_run(tmp_path_factory):
                  basic("api1", "api-secret")) for i, value in enumerate((token, "not-a-token"))]
         for connection in connections:
             connection.close()
+        assert wait_until(lambda: settled(samples(metrics_port), token=11, introspection=2),
+                          timeout=10)  # each worker adds its counts once a second
         run.metrics = samples(metrics_port)
     run.directories_after = sorted(p.name for p in tmp.glob("metrics-*"))
     run.token = token
@@ -188,6 +196,12 @@ def test_one_scrape_of_a_two_worker_api_counts_every_validation_exactly(tmp_path
             response = connection.getresponse()
             response.read()
             statuses.append(response.status)
+
+        def validated() -> float:
+            return sum(value for (name, _), value in samples(metrics_port).items()
+                       if name == "resource_api_token_validations_total")
+
+        assert wait_until(lambda: validated() == 7, timeout=10)
         scraped = samples(metrics_port)
     assert statuses == [200] * 5 + [401, 401]
     assert {labels: value for (name, labels), value in scraped.items()
