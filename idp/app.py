@@ -5,6 +5,10 @@ An unknown path is 404; a known path with another method is 405 with Allow. Only
 calls start_response. A store that cannot be reached is answered 503 with Retry-After, never
 500; a request that does not need the store (discovery, JWKS, a JWT for a client with a
 correct secret) does not notice.
+
+With the management port on, the token, introspection and revocation endpoints are counted and
+timed (``metrics.observe`` wraps them; off, it hands them back as they are). Security events
+go to ``events.Events``, one instance shared by every part that has something to report.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ details that matter to it: ``method``, ``jti``, ``kid``, ``alg``, ``scope``, ``a
 
 The records go through the standard ``logging``, so a user's configuration applies. The
 successes every request has are DEBUG, as Keycloak's logging event listener has them: at the
-default INFO a token request logs no event, since each record costs about as much as a
-quarter of the request (measured with callgrind); set ``idp.events`` to DEBUG to have them.
+default INFO a token request logs no event, since each record costs about a tenth of the
+request (measured with callgrind); set ``idp.events`` to DEBUG to have them.
 ``--events FILE`` (``EventFile``) appends every event to FILE, whatever the log level.
 """
 

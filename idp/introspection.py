@@ -16,7 +16,7 @@ from typing import Any
 
 from .client_auth import Authenticator
 from .config import Config
-from .errors import HTTPError, InvalidClient, InvalidRequest, TooManyRequests
+from .errors import HTTPError, InvalidRequest
 from .events import Events
 from .http import Request, Response, no_store_json
 from .issued import Issued, is_revoked, read_issued
@@ -45,8 +45,6 @@ class IntrospectionEndpoint:
         api = self.authenticate(request, form)
         try:
             return self.introspect(request, form.get("token"), api.name, api.scopes)
-        except (InvalidClient, TooManyRequests):
-            raise
         except HTTPError as exc:
             self.refused(request, api.name, exc.error)
             raise
@@ -56,6 +54,7 @@ class IntrospectionEndpoint:
 
     def introspect(self, request: Request, token: str | None, api_name: str,
                    api_scopes: tuple[str, ...]) -> Response:
+        """The answer for an authenticated API, and its TokenIntrospectionSuccess event."""
         if token is None:
             raise InvalidRequest("token is required")
         now = self.clock()
