@@ -12,11 +12,13 @@ from pathlib import Path
 import serving
 
 from .app import IdentityProvider
-from .cli_store import add_store_arguments, open_configured
+from .cli_store import add_store_arguments, open_configured, store_url
 from .config import ConfigError, check_issuer, default_config
 from .config_file import load_config
+from .events import EventFile, Events
 from .key_encryption import KeyEncryptionError
 from .keys import KeyFileError
+from .metrics import NoMetrics, PrometheusMetrics
 from .store import StoreConfigError, StoreUnavailable
 
 # Deliberate limits: a token request is a few hundred bytes (waitress defaults to 1 GiB bodies).
@@ -42,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "imported into the store once; signing-key-<ALG>.pem as the signing "
                         "key (./keys)")
     serving.add_arguments(parser)  # --workers, --threads, --log-level, the transport's limits
+    parser.add_argument("--events", metavar="FILE",
+                        help="append the security events (JSON, one a line) to FILE as well as "
+                        "logging them on idp.events (none)")
     parser.add_argument("--hash-secret", action="store_true",
                         help="read a client secret from the terminal or stdin, print the sha256 "
                         "value for a configuration file, and exit")
@@ -77,13 +82,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def start(args: argparse.Namespace) -> int:
     try:
+        events = Events(file=EventFile(args.events) if args.events else None)
+    except OSError as exc:
+        print(f"idp: cannot append to --events {args.events}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        # First: it names the metrics directory, which must precede every metric.
+        management = serving.open_management(args.serving)
         listener = serving.bind(args.host, args.port, args.serving)
     except serving.ListenError as exc:
         print(f"idp: {exc}", file=sys.stderr)
         return 1
     port = serving.port_of(listener)
+    metrics = NoMetrics() if management is None else PrometheusMetrics()
     try:
-        app = build(args, default_issuer=f"http://localhost:{port}")
+        app = build(args, default_issuer=f"http://localhost:{port}", metrics=metrics,
+                    events=events)
     except StoreUnavailable as exc:
         serving.close(listener)
         print(f"idp: {exc}", file=sys.stderr)
@@ -98,10 +112,17 @@ def start(args: argparse.Namespace) -> int:
           f"(store {app.store.url}; signing key {view.signer.kid if view.signer else '(none)'}; "
           f"{listener.summary()})", file=sys.stderr, flush=True)
     app.store.close()  # connections must not cross the fork into the workers
-    return serving.serve(app, listener, name="idp", limits=SERVER_LIMITS, on_start=app.start)
+    ready = None
+    if management is not None:
+        from .health import ready_checks
+
+        ready = ready_checks(management, store_url(args))
+    return serving.serve(app, listener, name="idp", limits=SERVER_LIMITS, on_start=app.start,
+                         on_stop=app.stop, management=management, ready=ready)
 
 
-def build(args: argparse.Namespace, default_issuer: str) -> IdentityProvider:
+def build(args: argparse.Namespace, default_issuer: str, metrics: NoMetrics | None = None,
+          events: Events | None = None) -> IdentityProvider:
     """Configuration, store, keys: everything checked before the first request."""
     if args.issuer is not None:
         check_issuer(args.issuer)
@@ -112,7 +133,7 @@ def build(args: argparse.Namespace, default_issuer: str) -> IdentityProvider:
     store, kek = open_configured(args, threads=args.threads)
     try:
         store.migrate()
-        app = IdentityProvider(config, store, kek)
+        app = IdentityProvider(config, store, kek, metrics=metrics, events=events)
         for sentence in app.keys.bootstrap(Path(args.key_dir)):
             print(f"idp: key directory: {sentence}", file=sys.stderr)
     except BaseException:

@@ -5,6 +5,10 @@ An unknown path is 404; a known path with another method is 405 with Allow. Only
 calls start_response. A store that cannot be reached is answered 503 with Retry-After, never
 500; a request that does not need the store (discovery, JWKS, a JWT for a client with a
 correct secret) does not notice.
+
+With the management port on, the token, introspection and revocation endpoints are counted and
+timed (``metrics.observe`` wraps them; off, it hands them back as they are). Security events
+go to ``events.Events``, one instance shared by every part that has something to report.
 """
 
 from __future__ import annotations
@@ -45,10 +49,12 @@ from .errors import (
     render,
     status_line,
 )
+from .events import Events
 from .http import Request, Response
 from .introspection import IntrospectionEndpoint
 from .key_encryption import KeyEncryptionKey
 from .keyset import KeyManager
+from .metrics import NoMetrics
 from .revocation import RevocationEndpoint
 from .store import Store, StoreUnavailable, ThrottlePolicy
 from .throttle import Throttle
@@ -74,21 +80,28 @@ class IdentityProvider:
         throttle_policy: ThrottlePolicy | None = None,
         client_keys: ClientKeys | None = None,
         poll_interval: float = 5.0,
+        metrics: NoMetrics | None = None,
+        events: Events | None = None,
     ) -> None:
         self.config = config
         self.store = store
-        self.keys = KeyManager(store, kek, config, clock=clock, poll_interval=poll_interval)
+        self.clock = clock
+        self.metrics = metrics = metrics or NoMetrics()
+        self.events = events = events or Events(clock)
+        self.keys = KeyManager(store, kek, config, clock=clock, poll_interval=poll_interval,
+                               events=events)
         mac_key = kek.derive("throttle credential mac")
-        throttle = Throttle(store, mac_key, throttle_policy, clock)
-        api_throttle = Throttle(store, mac_key, throttle_policy, clock, name="api")
+        throttle = Throttle(store, mac_key, throttle_policy, clock, events=events)
+        api_throttle = Throttle(store, mac_key, throttle_policy, clock, name="api", events=events)
         refusals = Throttle(store, mac_key, throttle_policy, clock, name="revocation refusal",
-                            too_many=TooManyRefusedRevocations)
+                            too_many=TooManyRefusedRevocations, events=events)
         assertions = AssertionVerifier(config, store, client_keys or ClientKeys(), clock=clock)
         clients = {client.client_id: client for client in config.clients}
         apis = {api.name: api for api in config.api_resources if api.secrets}
         authenticate_client = Authenticator(clients, CLIENT_AUTH_METHODS, config.issuer, throttle,
-                                            assertions)
-        authenticate_api = Authenticator(apis, API_AUTH_METHODS, config.issuer, api_throttle)
+                                            assertions, events=events)
+        authenticate_api = Authenticator(apis, API_AUTH_METHODS, config.issuer, api_throttle,
+                                         events=events, kind="Api")
         nonce_key = kek.derive("dpop nonce") if config.dpop_nonce else None
         dpop = DPoPChecker(config.issuer + TOKEN_PATH, store, nonce_key=nonce_key, clock=clock)
         base = base_path(config.issuer)
@@ -98,12 +111,13 @@ class IdentityProvider:
             ("GET", RFC8414_PATH + base): document,  # RFC 8414 §3: well-known before the path
             ("GET", base + JWKS_PATH): JWKSDocument(lambda: self.keys.view().jwks_body,
                                                     config.jwks_max_age()),
-            ("POST", base + TOKEN_PATH): TokenEndpoint(config, self.keys, authenticate_client,
-                                                       store, dpop, clock),
-            ("POST", base + INTROSPECTION_PATH): IntrospectionEndpoint(
-                config, self.keys, authenticate_api, store, clock),
-            ("POST", base + REVOCATION_PATH): RevocationEndpoint(
-                config, self.keys, authenticate_client, store, refusals, clock),
+            ("POST", base + TOKEN_PATH): metrics.observe("token", TokenEndpoint(
+                config, self.keys, authenticate_client, store, dpop, clock, events), clients),
+            ("POST", base + INTROSPECTION_PATH): metrics.observe("introspection",
+                IntrospectionEndpoint(config, self.keys, authenticate_api, store, clock, events),
+                apis),
+            ("POST", base + REVOCATION_PATH): metrics.observe("revocation", RevocationEndpoint(
+                config, self.keys, authenticate_client, store, refusals, clock, events), clients),
         }
         self.allowed: dict[str, list[str]] = {}
         for method, path in self.routes:
@@ -113,10 +127,22 @@ class IdentityProvider:
         self.background.every(poll_interval, "following the store's signing keys", self.keys.poll)
         self.background.every(PURGE_INTERVAL, "purging expired rows from the store",
                               lambda: store.purge(clock()))
+        if metrics.enabled:
+            self.background.every(poll_interval, "reporting the signing key", self.report_keys)
 
     def start(self) -> None:
         """Start this process's background work (call it in every serving process)."""
+        if self.metrics.enabled:
+            self.report_keys()
+        self.metrics.start()
         self.background.start()
+
+    def stop(self) -> None:
+        """This process has answered its last request."""
+        self.metrics.stop()
+
+    def report_keys(self) -> None:
+        self.metrics.keys(self.keys.view(), self.clock())
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         timed = access_log.isEnabledFor(logging.INFO)
@@ -141,9 +167,12 @@ class IdentityProvider:
             log.warning("answering 503 to %s %s: %s", request.method,
                         loggable_path(request.path), exc)
             error = TemporarilyUnavailable("the server's store is unavailable; retry later")
-        except Exception:
+        except Exception as exc:
             log.exception("unexpected error handling %s %s", request.method,
                           loggable_path(request.path))
+            self.events.emit("UnhandledException", address=request.remote_addr,
+                             reason=type(exc).__name__, method=request.method,
+                             path=loggable_path(request.path))
             error = ServerError("the server could not handle the request")
         return render(error)
 

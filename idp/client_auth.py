@@ -21,13 +21,15 @@ import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NoReturn, Protocol
 from urllib.parse import unquote_plus
 
 from .assertions import AssertionRefused, assertion_subject
 from .config import Secret
 from .errors import InvalidClient, InvalidRequest
+from .events import Events
 from .http import Request
+from .metrics import PARTY
 from .throttle import Throttle
 
 log = logging.getLogger("idp.client_auth")
@@ -151,56 +153,84 @@ def _secret_failure(party: Party | None, secret: str | None) -> str:
 class Authenticator:
     """RFC 6749 §2.3 and §5.2 for one endpoint: the authenticated party, or invalid_client.
 
-    The wire says only "client authentication failed"; the reason goes to the log.
+    The wire says only "client authentication failed"; the reason goes to the log and to a
+    ``<kind>AuthenticationFailure`` event (``kind`` is Client, or Api for API resources). The
+    id a request presents is left in its environ (metrics.PARTY) for the endpoint's counts.
     """
 
     def __init__(self, parties: Mapping[str, Party], methods: tuple[str, ...], realm: str,
-                 throttle: Throttle, assertions: AssertionCheck | None = None) -> None:
+                 throttle: Throttle, assertions: AssertionCheck | None = None, *,
+                 events: Events | None = None, kind: str = "Client") -> None:
         self.parties = parties
         self.methods = methods
         self.realm = realm
         self.throttle = throttle
         self.assertions = assertions
+        self.events = events or Events()
+        self.succeeded = f"{kind}AuthenticationSuccess"
+        self.failed = f"{kind}AuthenticationFailure"
 
     def __call__(self, request: Request, form: Mapping[str, str]) -> Party:
-        found = presented(request, form, self.realm)
+        address = request.remote_addr
+        try:
+            found = presented(request, form, self.realm)
+        except InvalidClient as exc:  # unusable Basic credentials
+            self.events.emit(self.failed, address=address, reason=exc.description)
+            raise
         if found is None:
+            self.events.emit(self.failed, address=address, reason="no client authentication")
             raise InvalidClient("client authentication is required", self.realm)
+        request.environ[PARTY] = found.party_id
         if found.method not in self.methods:
-            self._refuse(found, "method not accepted here")
+            self._refuse(found, address, "method not accepted here")
         if found.method == PRIVATE_KEY_JWT:
-            return self._by_assertion(found)
-        return self._by_secret(found, request.remote_addr)
+            found = self._by_assertion(found, request)
+        else:
+            self._by_secret(found, address)
+        if self.events.wants(self.succeeded):
+            self.events.emit(self.succeeded, client_id=found.party_id, address=address,
+                             method=found.method)
+        return self.parties[found.party_id]
 
-    def _by_secret(self, found: Presented, address: str) -> Party:
+    def _by_secret(self, found: Presented, address: str) -> None:
         party = self.parties.get(found.party_id)
         if party is not None and not getattr(party, "enabled", True):
             party = None
         matched = secret_matches(party, found.secret)  # always run: equal cost either way
         if party is not None and matched:
             self.throttle.admit(found.party_id, address)
-            return party
+            return
+        self._failure(found, address, _secret_failure(party, found.secret))
         if party is not None and party.secrets and found.secret is not None:
-            self.throttle.failed(found.party_id, address, found.secret)
-        self._refuse(found, _secret_failure(party, found.secret))
+            self.throttle.failed(found.party_id, address, found.secret)  # 429 once it must wait
+        raise InvalidClient("client authentication failed", self.realm)
 
-    def _by_assertion(self, found: Presented) -> Party:
+    def _by_assertion(self, found: Presented, request: Request) -> Presented:
+        """The subject of a verified assertion, as the party it presents."""
+        address = request.remote_addr
         try:
             client_id = assertion_subject(found.assertion)
         except AssertionRefused as exc:
-            self._refuse(found, str(exc))
+            self._refuse(found, address, str(exc))
         if found.party_id and found.party_id != client_id:
             raise InvalidRequest("client_id differs from the client assertion's subject")
+        subject = Presented(client_id, found.method)
+        request.environ[PARTY] = client_id
         party = self.parties.get(client_id)
         if party is None or not getattr(party, "enabled", True) or self.assertions is None:
-            self._refuse(Presented(client_id, found.method), "unknown or disabled")
+            self._refuse(subject, address, "unknown or disabled")
         try:
             self.assertions(party, found.assertion)
         except AssertionRefused as exc:
-            self._refuse(Presented(client_id, found.method), str(exc))
-        return party
+            self._refuse(subject, address, str(exc))
+        return subject
 
-    def _refuse(self, found: Presented, reason: str) -> None:
+    def _refuse(self, found: Presented, address: str, reason: str) -> NoReturn:
+        self._failure(found, address, reason)
+        raise InvalidClient("client authentication failed", self.realm)
+
+    def _failure(self, found: Presented, address: str, reason: str) -> None:
         log.info("client authentication failed for client_id=%r via %s: %s",
                  found.party_id[:64], found.method, reason)
-        raise InvalidClient("client authentication failed", self.realm)
+        self.events.emit(self.failed, client_id=found.party_id, address=address, reason=reason,
+                         method=found.method)

@@ -16,11 +16,13 @@ from typing import Any
 
 from .client_auth import Authenticator
 from .config import Config
-from .errors import InvalidRequest
+from .errors import HTTPError, InvalidRequest
+from .events import Events
 from .http import Request, Response, no_store_json
 from .issued import Issued, is_revoked, read_issued
 from .keyset import KeyManager
-from .store import Store
+from .metrics import OUTCOME
+from .store import Store, StoreUnavailable
 
 INACTIVE = {"active": False}
 MEMBERS = ("iss", "sub", "aud", "client_id", "exp", "iat", "nbf", "jti", "cnf")
@@ -28,25 +30,48 @@ MEMBERS = ("iss", "sub", "aud", "client_id", "exp", "iat", "nbf", "jti", "cnf")
 
 class IntrospectionEndpoint:
     def __init__(self, config: Config, keys: KeyManager, authenticate: Authenticator,
-                 store: Store, clock: Callable[[], float] = time.time) -> None:
+                 store: Store, clock: Callable[[], float] = time.time,
+                 events: Events | None = None) -> None:
         self.issuer = config.issuer
         self.keys = keys
         self.authenticate = authenticate
         self.store = store
         self.clock = clock
+        self.events = events or Events(clock)
 
     def __call__(self, request: Request) -> Response:
         """RFC 7662 §2.1 request, §2.2 response; token_type_hint is only a hint (§2.1)."""
         form = request.read_form()
         api = self.authenticate(request, form)
-        token = form.get("token")
+        try:
+            return self.introspect(request, form.get("token"), api.name, api.scopes)
+        except HTTPError as exc:
+            self.refused(request, api.name, exc.error)
+            raise
+        except StoreUnavailable:
+            self.refused(request, api.name, "temporarily_unavailable")
+            raise
+
+    def introspect(self, request: Request, token: str | None, api_name: str,
+                   api_scopes: tuple[str, ...]) -> Response:
+        """The answer for an authenticated API, and its TokenIntrospectionSuccess event."""
         if token is None:
             raise InvalidRequest("token is required")
         now = self.clock()
         issued = read_issued(token, self.keys.view(), self.store, self.issuer, now)
-        if issued is None or not self.active(issued, api.name, now):
+        active = issued is not None and self.active(issued, api_name, now)
+        if self.events.wants("TokenIntrospectionSuccess"):
+            self.events.emit("TokenIntrospectionSuccess", client_id=api_name,
+                             address=request.remote_addr, active=active,
+                             jti=issued.claims.get("jti") if active else None)
+        if not active:
+            request.environ[OUTCOME] = "inactive"
             return no_store_json(200, INACTIVE)
-        return no_store_json(200, describe(issued, api.scopes))
+        return no_store_json(200, describe(issued, api_scopes))
+
+    def refused(self, request: Request, api_name: str, error: str) -> None:
+        self.events.emit("TokenIntrospectionFailure", client_id=api_name,
+                         address=request.remote_addr, reason=error)
 
     def active(self, issued: Issued, api_name: str, now: float) -> bool:
         aud = issued.claims.get("aud")

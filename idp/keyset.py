@@ -6,6 +6,11 @@ the next lifecycle step falls due (the rows say when), and from the store when t
 version changes there: ``poll`` runs every few seconds in a background thread of every
 process, so a key rotated, retired or revoked by a command or another node is seen everywhere
 within ``poll_interval`` seconds. When the store is out of reach, the last view stays.
+
+Each step of a key's life (announced, active, retired, revoked) is one event (events.py),
+emitted by the first process of any node to see it, within its poll interval: whether a step
+was decided here, by a command, by another node, or simply fell due, the store's single-use
+ids (``consume_once``) let exactly one process report it.
 """
 
 from __future__ import annotations
@@ -19,16 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .events import Events, rfc3339
 from .jws import PublicKey
 from .key_encryption import KeyEncryptionKey
 from .keys import PREFERRED_FILE, KeyFileError, SigningKey, from_der, scan_key_dir
 from .rotation import adopt, key_factory, plan, row_for, signing_choice
-from .store import Store, StoredKey
+from .store import Store, StoredKey, StoreUnavailable, digest
 from .tokens import TokenSigner
 
 log = logging.getLogger("idp.keys")
 
 PUBLISHED = ("active", "announced", "retired")
+STEPS = {"announced": "KeyAnnounced", "active": "KeyActivated", "retired": "KeyRetired",
+         "revoked": "KeyRevoked"}
+REPORT_MARGIN = 86_400  # seconds a step stays recorded as reported beyond its key's row
 
 
 @dataclass(frozen=True)
@@ -42,13 +51,16 @@ class KeyView:
 
 class KeyManager:
     def __init__(self, store: Store, kek: KeyEncryptionKey, config: Config, *,
-                 clock: Callable[[], float] = time.time, poll_interval: float = 5.0) -> None:
+                 clock: Callable[[], float] = time.time, poll_interval: float = 5.0,
+                 events: Events | None = None) -> None:
         self.store = store
         self.kek = kek
         self.alg = config.signing_alg
         self.policy = config.key_rotation
         self.clock = clock
         self.poll_interval = poll_interval
+        self.events = events or Events(clock)
+        self._reported: set[tuple[str, str]] = set()  # (kid, state) this process has seen
         self._new_key = key_factory(self.alg, self.policy, kek)
         self._keys: dict[str, SigningKey] = {}      # decrypted, by kid
         self._signers: dict[str, TokenSigner] = {}  # by kid
@@ -93,6 +105,7 @@ class KeyManager:
             version = self.store.keys_version()
             log.info("key lifecycle step taken: %s", _describe(rows, self.clock()))
         self._install(rows, version)
+        self.report()
 
     def poll(self) -> None:
         """Reload when another node or a command changed the keys, or a step is due."""
@@ -100,6 +113,29 @@ class KeyManager:
         due = self.clock() >= self._view.valid_until
         if version != self._version or due:
             self.maintain()
+        else:
+            self.report()  # a step that fell due may have been taken by view() already
+
+    def report(self) -> None:
+        """One event per step of a key's life, across every process and node."""
+        now = self.clock()
+        rows = self._view.rows
+        due = []
+        for row in rows:
+            state = row.state(now)
+            if state in STEPS and (row.kid, state) not in self._reported:
+                due.append((_step_time(row, state), list(STEPS).index(state), row, state))
+        for at, _, row, state in sorted(due, key=lambda step: step[:2]):  # in the order they fell
+            until = max(row.removes_at, row.expires_at, int(now)) + REPORT_MARGIN
+            try:
+                first = self.store.consume_once(digest("key step", row.kid, state), until, now)
+            except StoreUnavailable:
+                return  # tried again at the next poll
+            self._reported.add((row.kid, state))
+            if first:
+                self.events.emit(STEPS[state], kid=row.kid, alg=row.alg, at=rfc3339(at))
+        kids = {row.kid for row in rows}
+        self._reported = {seen for seen in self._reported if seen[0] in kids}
 
     def view(self) -> KeyView:
         view = self._view
@@ -147,6 +183,14 @@ class KeyManager:
 
     def describe(self) -> str:
         return _describe(list(self._view.rows), self.clock())
+
+
+def _step_time(row: StoredKey, state: str) -> int:
+    """When ``row`` entered ``state``."""
+    if state == "revoked":
+        return row.revoked_at or row.retires_at
+    return {"announced": row.created_at, "active": row.activates_at,
+            "retired": row.retires_at}[state]
 
 
 def _describe(rows: list[StoredKey], now: float) -> str:

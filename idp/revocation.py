@@ -21,9 +21,11 @@ from collections.abc import Callable
 from .client_auth import Authenticator
 from .config import Config
 from .errors import NO_STORE, InvalidRequest
+from .events import Events
 from .http import Request, Response
 from .issued import read_issued, revocation_key
 from .keyset import KeyManager
+from .metrics import OUTCOME
 from .store import Store
 from .throttle import Throttle
 
@@ -32,13 +34,15 @@ log = logging.getLogger("idp.revocation")
 
 class RevocationEndpoint:
     def __init__(self, config: Config, keys: KeyManager, authenticate: Authenticator,
-                 store: Store, refusals: Throttle, clock: Callable[[], float] = time.time) -> None:
+                 store: Store, refusals: Throttle, clock: Callable[[], float] = time.time,
+                 events: Events | None = None) -> None:
         self.issuer = config.issuer
         self.keys = keys
         self.authenticate = authenticate
         self.store = store
         self.refusals = refusals
         self.clock = clock
+        self.events = events or Events(clock)
 
     def __call__(self, request: Request) -> Response:
         """RFC 7009 §2.1 request, §2.2 response."""
@@ -51,15 +55,20 @@ class RevocationEndpoint:
         now = self.clock()
         issued = read_issued(token, self.keys.view(), self.store, self.issuer, now)
         if issued is None or issued.expired(now):
+            request.environ[OUTCOME] = "ignored"
             return 200, list(NO_STORE), b""
+        address, jti = request.remote_addr, issued.claims.get("jti")
         if issued.client_id != client.client_id:
             log.warning("client_id=%r tried to revoke a token of another client",
                         client.client_id[:64])
-            self.refusals.failed(client.client_id, request.remote_addr, token)
+            self.events.emit("TokenRevokedFailure", client_id=client.client_id, address=address,
+                             reason="the token was not issued to this client")
+            self.refusals.failed(client.client_id, address, token)
             raise InvalidRequest("the token was not issued to this client")
         if issued.reference is not None:
             self.store.delete_reference_token(issued.reference)
         else:
             self.store.revoke(revocation_key(issued.claims["jti"]), int(issued.claims["exp"]))
-        log.info("client_id=%r revoked token jti=%s", client.client_id[:64], issued.claims.get("jti"))
+        self.events.emit("TokenRevokedSuccess", client_id=client.client_id, address=address,
+                         jti=jti)
         return 200, list(NO_STORE), b""

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 
 from .errors import TooManyRequests
+from .events import Events
 from .store import Store, StoreUnavailable, ThrottlePolicy, digest
 
 log = logging.getLogger("idp.throttle")
@@ -38,12 +39,14 @@ log = logging.getLogger("idp.throttle")
 class Throttle:
     def __init__(self, store: Store, mac_key: bytes, policy: ThrottlePolicy | None = None,
                  clock: Callable[[], float] = time.time, *, name: str = "client",
-                 too_many: type[TooManyRequests] = TooManyRequests) -> None:
+                 too_many: type[TooManyRequests] = TooManyRequests,
+                 events: Events | None = None) -> None:
         self.store = store
         self.policy = policy or ThrottlePolicy()
         self.clock = clock
         self.name = name
         self.too_many = too_many
+        self.events = events or Events(clock)
         self._mac_key = mac_key
 
     def _subject(self, party_id: str, address: str) -> bytes:
@@ -82,4 +85,6 @@ class Throttle:
 
     def _refuse(self, party_id: str, address: str, wait: float) -> None:
         log.warning("throttled %s %r from %s for %.0fs", self.name, party_id[:64], address, wait)
+        self.events.emit("Throttled", client_id=party_id, address=address,
+                         reason=self.too_many.sentence, retry_after=math.ceil(wait))
         raise self.too_many(math.ceil(wait))

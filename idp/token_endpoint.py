@@ -7,7 +7,6 @@ The handler is a short list of named steps, each raising one error with one sent
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -17,21 +16,23 @@ from .client_auth import Authenticator
 from .config import SCOPE_TOKEN, SUPPORTED_GRANT_TYPES, ApiResource, Client, Config, is_absolute_uri
 from .dpop import DPoPChecker
 from .errors import (
+    HTTPError,
+    InvalidClient,
     InvalidDPoPProof,
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
     TemporarilyUnavailable,
+    TooManyRequests,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from .events import Events
 from .http import Form, Request, Response, no_store_json
 from .issued import reference_digest
 from .keyset import KeyManager
-from .store import ReferenceToken, Store
+from .store import ReferenceToken, Store, StoreUnavailable
 from .tokens import access_token_claims
-
-log = logging.getLogger("idp.token")
 
 _CREDENTIAL_PARAMETERS = ("client_id", "client_secret", "client_assertion")
 MAX_SCOPE_LENGTH = 1000
@@ -46,13 +47,15 @@ class Grant:
 
 class TokenEndpoint:
     def __init__(self, config: Config, keys: KeyManager, authenticate: Authenticator,
-                 store: Store, dpop: DPoPChecker, clock: Callable[[], float] = time.time) -> None:
+                 store: Store, dpop: DPoPChecker, clock: Callable[[], float] = time.time,
+                 events: Events | None = None) -> None:
         self.config = config
         self.keys = keys
         self.authenticate = authenticate
         self.store = store
         self.dpop = dpop
         self.clock = clock
+        self.events = events or Events(clock)
         self.resources = {r.name: r for r in config.api_resources}
         self._audiences = {
             scope.name: tuple(r.name for r in config.api_resources if scope.name in r.scopes)
@@ -61,16 +64,31 @@ class TokenEndpoint:
 
     def __call__(self, request: Request) -> Response:
         """RFC 6749 §4.4.2 request, §4.4.3 / §5.1 response, §5.2 errors."""
-        refuse_credentials_in_query(request)
-        form = request.read_form(repeatable=frozenset({"resource"}))
-        client = self.authenticate(request, form)
-        check_grant_type(form.get("grant_type"), client)
-        resource = self.requested_resource(form, client)
-        grant = self.grant(form.get("scope"), client, resource)
-        jkt = self.dpop.check_token_request(request)
-        if jkt is None and client.require_dpop:
-            raise InvalidDPoPProof("this client must send a DPoP proof")
-        return self.issue(client, grant, jkt)
+        client = None
+        try:
+            refuse_credentials_in_query(request)
+            form = request.read_form(repeatable=frozenset({"resource"}))
+            client = self.authenticate(request, form)
+            check_grant_type(form.get("grant_type"), client)
+            resource = self.requested_resource(form, client)
+            grant = self.grant(form.get("scope"), client, resource)
+            jkt = self.dpop.check_token_request(request)
+            if jkt is None and client.require_dpop:
+                raise InvalidDPoPProof("this client must send a DPoP proof")
+            return self.issue(client, grant, jkt, request.remote_addr)
+        except (InvalidClient, TooManyRequests):
+            raise  # events of their own: a client authentication failure, or throttled
+        except HTTPError as exc:
+            self.refused(request, client, exc.error, exc.description)
+            raise
+        except StoreUnavailable:
+            self.refused(request, client, "temporarily_unavailable", "the store is out of reach")
+            raise
+
+    def refused(self, request: Request, client: Client | None, error: str,
+                description: str) -> None:
+        self.events.emit("TokenIssuedFailure", client_id=client and client.client_id,
+                         address=request.remote_addr, reason=error, description=description)
 
     def requested_resource(self, form: Form, client: Client) -> ApiResource | None:
         """RFC 8707 §2: one absolute URI without a fragment, naming an API resource whose
@@ -101,7 +119,7 @@ class TokenEndpoint:
             audiences.extend(a for a in self._audiences[scope] if a not in audiences)
         return Grant(scopes, audiences)
 
-    def issue(self, client: Client, grant: Grant, jkt: str | None) -> Response:
+    def issue(self, client: Client, grant: Grant, jkt: str | None, address: str) -> Response:
         """RFC 6749 §5.1: a JWT (RFC 9068) or a reference token; no refresh token (§4.4.3).
         RFC 9449 §5: a DPoP-bound token says so in token_type and carries cnf.jkt."""
         lifetime = client.access_token_lifetime
@@ -109,15 +127,18 @@ class TokenEndpoint:
         claims = access_token_claims(
             self.config.issuer, client.client_id, grant.audiences, grant.scopes, int(self.clock()),
             lifetime, array_scope=self.config.scope_claim_format == "array", cnf=cnf)
+        kid = None
         if client.access_token_type == "reference":
             token = self.store_reference(client, claims)
         else:
             signer = self.keys.view().signer
             if signer is None:
                 raise TemporarilyUnavailable("no signing key is available yet")
-            token = signer.sign(claims)
-        log.info("issued %s token to client_id=%r scope=%r jti=%s", client.access_token_type,
-                 client.client_id, " ".join(grant.scopes), claims["jti"])
+            token, kid = signer.sign(claims), signer.kid
+        if self.events.wants("TokenIssuedSuccess"):
+            self.events.emit("TokenIssuedSuccess", client_id=client.client_id, address=address,
+                             jti=claims["jti"], kid=kid, token_type=client.access_token_type,
+                             scope=" ".join(grant.scopes))
         headers = self.dpop.nonce_headers() if jkt is not None else []
         status, response_headers, body = no_store_json(200, {
             "access_token": token,

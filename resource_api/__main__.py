@@ -12,6 +12,7 @@ import serving
 
 from . import make_app
 from .errors import check_scope
+from .metrics import NoMetrics, PrometheusMetrics
 
 log = logging.getLogger("resource_api")
 
@@ -149,8 +150,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--leeway must not be negative, not {args.leeway:g}")
         transport = serving.options(args)
         check_scope(args.scope)
+        options = token_options(args)
+    except ValueError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    try:
+        # Before the app: it names the metrics directory, which must precede every metric.
+        management = serving.open_management(transport)
+    except serving.ListenError as exc:
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
+    metrics = NoMetrics() if management is None else PrometheusMetrics()
+    try:
         app = make_app(args.authority, args.audience, args.scope, leeway=args.leeway,
-                       **token_options(args))
+                       metrics=metrics, **options)
     except ValueError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:
@@ -162,8 +173,23 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"({sockets.summary()})", file=sys.stderr, flush=True)
     # Each process fetches the keys at its start, so its first request finds them cached.
     served = AccessLog(app) if log.isEnabledFor(logging.INFO) else app  # no cost when off
+
+    def start() -> None:
+        metrics.keys_held(0)  # not ready until this process has the keys
+        metrics.start()
+        app.authority.prefetch()
+
+    ready = None if management is None else {"signing keys": lambda: keys_held(management)}
     return serving.serve(served, sockets, name="resource_api", limits=SERVER_LIMITS,
-                         on_start=app.authority.prefetch)
+                         on_start=start, on_stop=metrics.stop, management=management, ready=ready)
+
+
+def keys_held(management: serving.Management) -> str | None:
+    """Readiness: every serving process holds the authority's signing keys."""
+    held = management.gauge("resource_api_signing_keys")
+    if held is None:
+        return "no serving process has reported its keys yet"
+    return None if held >= 1 else "a serving process holds none of the authority's signing keys"
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from .errors import AuthorityUnavailable
 from .jws import PublishedKey, build_keys, check_algorithms
+from .metrics import NoMetrics
 from .strict_json import loads_object
 from .transport import (
     MAX_ANSWER_BYTES,
@@ -82,6 +83,7 @@ class Authority:
         min_refetch_interval: float = 30.0,  # at most one fetch per this many seconds ...
         retry_interval: float = 2.0,  # ... or per this many while no keys were ever had
         clock: Callable[[], float] = time.monotonic,
+        metrics: NoMetrics | None = None,  # counts the fetches (metrics.py)
     ) -> None:
         self.url = require_secure_url(url, "the authority")
         self.metadata_url = url.rstrip("/") + METADATA_PATH
@@ -93,6 +95,7 @@ class Authority:
         self.min_refetch_interval = min_refetch_interval
         self.retry_interval = retry_interval
         self.clock = clock
+        self.metrics = metrics or NoMetrics()
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._inflight: threading.Event | None = None
@@ -170,6 +173,7 @@ class Authority:
         # `fetch` may raise anything (its contract); every failure leaves the keys we have.
         except Exception as exc:  # noqa: BLE001
             log.warning("keeping the previous keys: could not refresh from %s: %s", self.url, exc)
+            self.metrics.key_refresh(None)
         else:
             with self._lock:
                 if self._inflight is attempt:
@@ -178,8 +182,11 @@ class Authority:
                     previous = snapshot = None
             if snapshot is None:
                 log.warning("ignoring a late answer from %s (its fetch was abandoned)", self.url)
-            elif previous is None or snapshot.keys is not previous.keys:
-                log.info("loaded signing keys %s from %s", sorted(snapshot.keys), self.url)
+                self.metrics.key_refresh(None)
+            else:
+                self.metrics.key_refresh(len(snapshot.keys))
+                if previous is None or snapshot.keys is not previous.keys:
+                    log.info("loaded signing keys %s from %s", sorted(snapshot.keys), self.url)
         finally:
             with self._lock:
                 if self._inflight is attempt:

@@ -53,6 +53,7 @@ from .errors import (
 )
 from .introspection import Introspector
 from .jws import PROOF_ALGS
+from .metrics import NoMetrics
 from .tokens import AccessTokenValidator
 from .transport import Post
 from .verified import Verified
@@ -103,6 +104,7 @@ class BearerAuth:
         introspect: str | None = None,  # "reference" (default with a secret) or "always" (JWTs too)
         introspection_cache: float = 0.0,  # seconds an introspection answer is reused; 0: never
         post: Post | None = None,  # how introspection requests are sent (tests replace it)
+        metrics: NoMetrics | None = None,  # counts validations and key fetches (metrics.py)
         now: Callable[[], float] = time.time,
         **authority_options: Any,  # timeout, wait, refresh_interval, ... (see Authority)
     ) -> None:
@@ -115,8 +117,10 @@ class BearerAuth:
         introspection_options = (introspect, introspection_client_id, introspection_cache, post)
         if not introspection_secret and any(introspection_options):
             raise ValueError("introspection needs the secret this resource shares with the authority")
+        self.metrics = metrics or NoMetrics()
         if isinstance(authority, str):
-            authority = Authority(authority, algorithms=algorithms, fetch=fetch, **authority_options)
+            authority = Authority(authority, algorithms=algorithms, fetch=fetch, metrics=metrics,
+                                  **authority_options)
         elif fetch is not None or authority_options:
             raise ValueError("pass fetch and authority options to the Authority, not here")
         self.app = app
@@ -169,7 +173,9 @@ class BearerAuth:
             verified = self._admit(environ, scheme, token)
         except Refusal as refusal:
             environ["oauth.refusal"] = refusal.reason
+            self.metrics.validation(refusal)
             return self._refuse(environ, start_response, refusal, scheme)
+        self.metrics.validation(None)
         environ["oauth.claims"] = verified.claims  # frozen once when first verified: no copy
         environ["oauth.access_token"] = token
         environ["oauth.token_memo"] = verified.memo

@@ -27,6 +27,8 @@ class Options:
     max_connections_per_address: int = 64  # per process and source address; 0: no cap
     trusted_proxy: str | None = None       # the only peer whose forwarding headers count
     trusted_proxy_header: str = "x-forwarded-for"
+    metrics_port: int | None = None        # the management port (metrics, health); None: off
+    metrics_host: str = "127.0.0.1"        # loopback, as Keycloak's management interface
 
 
 DEFAULTS = Options()
@@ -59,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--trusted-proxy-header", choices=sorted(PROXY_HEADERS),
         default=DEFAULTS.trusted_proxy_header,
         help="the header that proxy sets: X-Forwarded-For or RFC 7239 Forwarded (%(default)s)")
+    add("--metrics-port", type=int, metavar="PORT",
+        help="serve GET /metrics (Prometheus) and /health/live, /health/ready on this port, "
+        "apart from the traffic; 0 picks a free one (off)")
+    add("--metrics-host", default=DEFAULTS.metrics_host, metavar="HOST",
+        help="interface of the --metrics-port (%(default)s)")
 
 
 def options(args: argparse.Namespace) -> Options:
@@ -73,9 +80,12 @@ def options(args: argparse.Namespace) -> Options:
     if not 0 < args.header_timeout <= 3600:
         raise ValueError(f"--header-timeout must be in (0, 3600] seconds, "
                          f"not {args.header_timeout:g}")
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise ValueError(f"--metrics-port must be between 0 and 65535, not {args.metrics_port}")
     return Options(args.workers, args.threads, args.header_timeout, args.body_min_rate,
                    args.max_connections, args.max_connections_per_address,
-                   _address(args.trusted_proxy), args.trusted_proxy_header)
+                   _address(args.trusted_proxy), args.trusted_proxy_header,
+                   args.metrics_port, args.metrics_host)
 
 
 def _address(value: str | None) -> str | None:

@@ -10,13 +10,14 @@ cleanly, requests in flight first.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from waitress import wasyncore
@@ -25,6 +26,7 @@ from waitress.task import ThreadedTaskDispatcher
 
 from .connections import Balance, Server, Table
 from .listen import Listener, close
+from .management import Check, Management
 from .options import waitress_settings
 
 WSGIApp = Callable[..., Any]
@@ -47,27 +49,37 @@ def configure(level: str) -> None:
 
 
 def serve(app: WSGIApp, listener: Listener, *, name: str, limits: dict[str, Any],
-          on_start: Callable[[], None] = lambda: None) -> int:
+          on_start: Callable[[], None] = lambda: None, on_stop: Callable[[], None] = lambda: None,
+          management: Management | None = None, ready: Mapping[str, Check] | None = None) -> int:
     """Serve until SIGINT or SIGTERM with ``limits`` (waitress's size settings) and the
-    listener's options; return the exit status."""
+    listener's options; return the exit status. Each serving process calls ``on_start`` before
+    its first request and ``on_stop`` after its last. ``management`` (``open_management``) is
+    served by this process, with the ``ready`` checks."""
     opts = listener.options
     settings = {**waitress_settings(opts, limits), "ident": name}
+    if management is not None:
+        management.start(ready or {})
+        print(f"{name}: management port on {management.url} (/metrics, /health/live, "
+              "/health/ready)", file=sys.stderr, flush=True)
     try:
         if opts.workers == 1:
-            _run(app, listener, settings, None, on_start)
+            _run(app, listener, settings, None, on_start, on_stop)
             status = 0
         else:
-            status = _supervise(app, listener, settings, on_start)
+            status = _supervise(app, listener, settings, on_start, on_stop, management)
     except KeyboardInterrupt:
         status = 0
     finally:
         close(listener)
+        if management is not None:
+            management.stop()
     print(f"{name}: stopped", file=sys.stderr, flush=True)
     return status
 
 
 def _run(app: WSGIApp, listener: Listener, settings: dict[str, Any], balance: Balance | None,
-         on_start: Callable[[], None], parent: int | None = None) -> None:
+         on_start: Callable[[], None], on_stop: Callable[[], None],
+         parent: int | None = None) -> None:
     """One process's waitress: a server per listening socket, one thread pool, one loop."""
     adj = Adjustments(sockets=listener.sockets, **settings)
     dispatcher = ThreadedTaskDispatcher()
@@ -83,6 +95,7 @@ def _run(app: WSGIApp, listener: Listener, settings: dict[str, Any], balance: Ba
         for server in servers:  # stop accepting first, then finish what is in flight
             server.close()
         dispatcher.shutdown()
+        on_stop()
         wasyncore.close_all(socket_map)
         table.report()
 
@@ -113,20 +126,25 @@ def _loop(socket_map: dict[int, Any], servers: list[Server], table: Table,
 
 
 def _supervise(app: WSGIApp, listener: Listener, settings: dict[str, Any],
-               on_start: Callable[[], None]) -> int:
+               on_start: Callable[[], None], on_stop: Callable[[], None],
+               management: Management | None = None) -> int:
     workers = listener.options.workers
     balance = Balance(workers)
     children: dict[int, tuple[int, float]] = {}  # pid: (slot, start time)
     supervisor = os.getpid()
+    if management is not None:
+        management.process_gone(supervisor)  # it serves no request: only workers' gauges count
+    forking = management.forking if management is not None else contextlib.nullcontext
 
     def spawn(slot: int) -> None:
         # Signals wait until the new worker is recorded, so none can be orphaned by a Ctrl-C
         # that lands between fork() and the bookkeeping.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            pid = os.fork()
+            with forking():
+                pid = os.fork()
             if pid == 0:
-                _worker(app, listener, settings, balance, slot, supervisor, on_start)
+                _worker(app, listener, settings, balance, slot, supervisor, on_start, on_stop)
             children[pid] = (slot, time.monotonic())
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -141,6 +159,8 @@ def _supervise(app: WSGIApp, listener: Listener, settings: dict[str, Any],
                 continue
             slot, started = children.pop(pid)
             balance.leave(slot)
+            if management is not None:
+                management.process_gone(pid)
             rapid_exits = rapid_exits + 1 if time.monotonic() - started < RAPID_EXIT else 0
             if rapid_exits >= MAX_RAPID_EXITS:
                 log.error("workers keep exiting at start; stopping")
@@ -154,7 +174,8 @@ def _supervise(app: WSGIApp, listener: Listener, settings: dict[str, Any],
 
 
 def _worker(app: WSGIApp, listener: Listener, settings: dict[str, Any], balance: Balance,
-            slot: int, supervisor: int, on_start: Callable[[], None]) -> None:
+            slot: int, supervisor: int, on_start: Callable[[], None],
+            on_stop: Callable[[], None]) -> None:
     """Serve in a forked worker, then leave without running the supervisor's clean-up."""
     status = 0
     try:
@@ -162,7 +183,7 @@ def _worker(app: WSGIApp, listener: Listener, settings: dict[str, Any], balance:
         _stop_with(supervisor)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         balance.join(slot)
-        _run(app, listener, settings, balance, on_start, parent=supervisor)
+        _run(app, listener, settings, balance, on_start, on_stop, parent=supervisor)
     except KeyboardInterrupt:
         pass
     except BaseException:
