@@ -17,7 +17,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote
+
+from serving.logs import loggable_path
 
 from .assertions import AssertionVerifier
 from .background import Background
@@ -66,7 +67,6 @@ access_log = logging.getLogger("idp.access")
 
 DISCOVERY_MAX_AGE = 3600  # seconds clients may cache the metadata
 PURGE_INTERVAL = 60.0     # seconds between purges of expired rows, per process
-_PATH_SAFE = "/;:@&=+$,-_.!~*'()"  # CWE-117: everything else in a logged path is %-encoded
 
 
 class IdentityProvider:
@@ -185,9 +185,3 @@ class IdentityProvider:
                 raise NotFound("no such endpoint")
             raise MethodNotAllowed(allowed)
         return handler(request)
-
-
-def loggable_path(path: str) -> str:
-    """The path percent-encoded again, so a log line cannot be forged with CR, LF or terminal
-    escapes (CWE-117), and cut to a bounded length."""
-    return quote(path[:200], safe=_PATH_SAFE)

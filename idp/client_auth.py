@@ -14,14 +14,12 @@ clients; the introspection endpoint authenticates API resources with the same co
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from typing import NamedTuple, NoReturn, Protocol
 from urllib.parse import unquote_plus
 
 from .assertions import AssertionRefused, assertion_subject
@@ -48,8 +46,7 @@ class Party(Protocol):
     secrets: tuple[Secret, ...]
 
 
-@dataclass(frozen=True)
-class Presented:
+class Presented(NamedTuple):
     """What a request presents to authenticate, by the one method it uses."""
 
     party_id: str
@@ -114,15 +111,16 @@ def parse_basic(header: str) -> Presented:
     if scheme.lower() != "basic":
         raise BasicError("the Authorization scheme must be Basic")
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        decoded = binascii.a2b_base64(encoded.strip().encode("ascii"), strict_mode=True) \
+            .decode("utf-8")
     except (binascii.Error, ValueError):
         raise BasicError("the Basic credentials are not base64 of UTF-8 text") from None
     if ":" not in decoded:
         raise BasicError("the Basic credentials lack the ':' between id and secret")
     raw_id, _, raw_secret = decoded.partition(":")
     try:
-        client_id = unquote_plus(raw_id, errors="strict")
-        secret = unquote_plus(raw_secret, errors="strict")
+        client_id = _form_unquote(raw_id)
+        secret = _form_unquote(raw_secret)
     except UnicodeDecodeError:
         raise BasicError("the Basic credentials are not form-urlencoded UTF-8") from None
     if not client_id:
@@ -130,14 +128,23 @@ def parse_basic(header: str) -> Presented:
     return Presented(client_id, SECRET_BASIC, secret=secret)
 
 
+def _form_unquote(text: str) -> str:
+    """application/x-www-form-urlencoded decoding, strict about UTF-8."""
+    if "%" not in text and "+" not in text:
+        return text
+    return unquote_plus(text, errors="strict")
+
+
 def secret_matches(party: Party | None, secret: str | None) -> bool:
     """Constant-time digest comparison, the same work whether or not the party exists."""
     presented_digest = hashlib.sha256((secret or "").encode("utf-8", "surrogatepass")).digest()
-    digests = [s.sha256 for s in party.secrets] if party else [_DUMMY_DIGEST]
+    if party is None:
+        hmac.compare_digest(presented_digest, _DUMMY_DIGEST)
+        return False
     matched = False
-    for digest in digests:
-        matched |= hmac.compare_digest(presented_digest, digest)
-    return matched and party is not None and secret is not None
+    for stored in party.secrets:
+        matched |= hmac.compare_digest(presented_digest, stored.sha256)
+    return matched and secret is not None
 
 
 def _secret_failure(party: Party | None, secret: str | None) -> str:

@@ -24,9 +24,16 @@ MAX_FIELD_LENGTH = 1024     # any single parameter value, except those named her
 LONG_FIELDS = {"client_assertion": 8192, "token": 8192}
 
 
+# The environ keys (PEP 3333) of the headers the endpoints read on every request.
+_ENVIRON_KEYS = {"Authorization": "HTTP_AUTHORIZATION", "DPoP": "HTTP_DPOP",
+                 "Content-Type": "CONTENT_TYPE"}
+
+
 class Form(dict[str, str]):
     """Form parameters by name; ``repeated`` holds every value of a repeatable parameter that
     was sent more than once."""
+
+    __slots__ = ("repeated",)
 
     def __init__(self, values: dict[str, str], repeated: dict[str, list[str]] | None = None) -> None:
         super().__init__(values)
@@ -44,8 +51,8 @@ class Request:
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> Request:
         path = environ.get("PATH_INFO", "")
-        # WSGI (PEP 3333) hands PATH_INFO over as latin-1-decoded bytes.
-        path = path.encode("latin-1", "replace").decode("utf-8", "replace")
+        if not path.isascii():  # WSGI (PEP 3333) hands PATH_INFO over as latin-1-decoded bytes
+            path = path.encode("latin-1", "replace").decode("utf-8", "replace")
         return cls(
             environ=environ,
             method=environ["REQUEST_METHOD"].upper(),
@@ -56,10 +63,12 @@ class Request:
 
     def header(self, name: str) -> str | None:
         """A request header by name (WSGI folds repeated headers into one comma-joined value)."""
-        key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            return self.environ.get(key)
-        return self.environ.get("HTTP_" + key)
+        key = _ENVIRON_KEYS.get(name)
+        if key is None:
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+        return self.environ.get(key)
 
     def query_names(self) -> set[str]:
         try:
@@ -76,10 +85,10 @@ class Request:
 
         RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
         """
-        media_type, _, params = (self.header("Content-Type") or "").partition(";")
+        media_type, _, params = (self.environ.get("CONTENT_TYPE") or "").partition(";")
         if media_type.strip().lower() != "application/x-www-form-urlencoded":
             raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-        charset = _media_param(params, "charset")
+        charset = _media_param(params, "charset") if params else None
         if charset is not None and charset.lower() != "utf-8":
             raise InvalidRequest("the body must be encoded in UTF-8")
         parts = [part for part in self._read_body().split(b"&") if part]
@@ -105,7 +114,9 @@ class Request:
                     form[name] = value
         except UnicodeDecodeError:
             raise InvalidRequest("the body is not valid UTF-8") from None
-        return Form({k: v for k, v in form.items() if v != ""}, repeated)
+        if "" in form.values():
+            form = {k: v for k, v in form.items() if v != ""}
+        return Form(form, repeated)
 
     def _read_body(self) -> bytes:
         length_header = self.environ.get("CONTENT_LENGTH") or ""

@@ -35,6 +35,8 @@ from .store import Store, StoreUnavailable, ThrottlePolicy, digest
 
 log = logging.getLogger("idp.throttle")
 
+MAX_SUBJECTS = 4096  # store keys of (party, address) pairs kept in memory; then afresh
+
 
 class Throttle:
     def __init__(self, store: Store, mac_key: bytes, policy: ThrottlePolicy | None = None,
@@ -48,9 +50,18 @@ class Throttle:
         self.too_many = too_many
         self.events = events or Events(clock)
         self._mac_key = mac_key
+        # (party id, address) -> the store's key for them; a cache for concurrent use (one
+        # dict operation at a time), bounded by MAX_SUBJECTS.
+        self._subjects: dict[tuple[str, str], bytes] = {}
 
     def _subject(self, party_id: str, address: str) -> bytes:
-        return digest("throttle", self.name, party_id, address)
+        pair = (party_id, address)
+        subject = self._subjects.get(pair)
+        if subject is None:
+            if len(self._subjects) >= MAX_SUBJECTS:
+                self._subjects.clear()
+            subject = self._subjects[pair] = digest("throttle", self.name, party_id, address)
+        return subject
 
     def admit(self, party_id: str, address: str) -> None:
         """A caller that authenticated: 429 while its key waits; a success clears the key."""

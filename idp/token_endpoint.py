@@ -7,15 +7,18 @@ The handler is a short list of named steps, each raising one error with one sent
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
+from typing import NamedTuple
 
 from .client_auth import Authenticator
 from .config import SCOPE_TOKEN, SUPPORTED_GRANT_TYPES, ApiResource, Client, Config, is_absolute_uri
 from .dpop import DPoPChecker
 from .errors import (
+    NO_STORE,
     HTTPError,
     InvalidClient,
     InvalidDPoPProof,
@@ -28,7 +31,7 @@ from .errors import (
     UnsupportedGrantType,
 )
 from .events import Events
-from .http import Form, Request, Response, no_store_json
+from .http import Form, Request, Response
 from .issued import reference_digest
 from .keyset import KeyManager
 from .store import ReferenceToken, Store, StoreUnavailable
@@ -37,10 +40,11 @@ from .tokens import access_token_claims
 _CREDENTIAL_PARAMETERS = ("client_id", "client_secret", "client_assertion")
 MAX_SCOPE_LENGTH = 1000
 MAX_RESOURCE_LENGTH = 512
+# RFC 6749 §3.3: scope tokens separated by single spaces.
+SCOPE_LIST = re.compile(f"{SCOPE_TOKEN.pattern}(?: {SCOPE_TOKEN.pattern})*")
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(NamedTuple):
     scopes: list[str]
     audiences: list[str]
 
@@ -140,13 +144,9 @@ class TokenEndpoint:
                              jti=claims["jti"], kid=kid, token_type=client.access_token_type,
                              scope=" ".join(grant.scopes))
         headers = self.dpop.nonce_headers() if jkt is not None else []
-        status, response_headers, body = no_store_json(200, {
-            "access_token": token,
-            "token_type": "DPoP" if jkt is not None else "Bearer",
-            "expires_in": lifetime,
-            "scope": " ".join(grant.scopes),
-        })
-        return status, [*response_headers, *headers], body
+        body = token_response(token, "DPoP" if jkt is not None else "Bearer", lifetime,
+                              " ".join(grant.scopes))
+        return 200, [*TOKEN_RESPONSE_HEADERS, *headers], body
 
     def store_reference(self, client: Client, claims: dict) -> str:
         """A handle of 256 random bits; the store keeps only its SHA-256, with the claims."""
@@ -155,6 +155,18 @@ class TokenEndpoint:
         self.store.put_reference_token(reference_digest(handle),
                                        ReferenceToken(client.client_id, data, claims["exp"]))
         return handle
+
+
+TOKEN_RESPONSE_HEADERS = [("Content-Type", "application/json"), *NO_STORE]  # RFC 6749 §5.1
+
+
+def token_response(access_token: str, token_type: str, expires_in: int, scope: str) -> bytes:
+    """RFC 6749 §5.1's JSON object, the bytes ``json.dumps`` writes for it. The access token
+    is a compact JWS (base64url segments and dots) or a base64url handle, characters JSON
+    never escapes, so it goes in as it is rather than through a per-character escape."""
+    return (f'{{"access_token": "{access_token}", "token_type": '
+            f'{encode_basestring_ascii(token_type)}, "expires_in": {expires_in}, '
+            f'"scope": {encode_basestring_ascii(scope)}}}').encode()
 
 
 def refuse_credentials_in_query(request: Request) -> None:
@@ -184,14 +196,13 @@ def granted_scopes(requested: str | None, client: Client,
         return allowed
     if len(requested) > MAX_SCOPE_LENGTH:
         raise InvalidScope("scope is too long")
-    names = requested.split(" ")
-    if not all(SCOPE_TOKEN.fullmatch(name) for name in names):
+    if not SCOPE_LIST.fullmatch(requested):
         raise InvalidScope("scope must be scope tokens separated by single spaces")
-    granted = list(dict.fromkeys(names))
-    refused = [name for name in granted if name not in client.allowed_scopes]
-    if refused:
-        raise InvalidScope(f"scope {refused[0]} is unknown or not allowed for this client")
-    foreign = [name for name in granted if name not in allowed]
-    if foreign:
-        raise InvalidScope(f"scope {foreign[0]} does not belong to the requested resource")
+    granted = list(dict.fromkeys(requested.split(" ")))
+    for name in granted:
+        if name not in client.allowed_scopes:
+            raise InvalidScope(f"scope {name} is unknown or not allowed for this client")
+    for name in granted:
+        if name not in allowed:
+            raise InvalidScope(f"scope {name} does not belong to the requested resource")
     return granted

@@ -6,9 +6,9 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import serving
+from serving.logs import loggable_path
 
 from . import make_app
 from .errors import check_scope
@@ -49,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class AccessLog:
-    """One line per request on stderr: method, path, status, duration. Never the query
-    string or headers, which may hold a token."""
+    """One line per request on the ``resource_api`` logger: method, path, status, duration.
+    Never the query string or headers, which may hold a token."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
@@ -60,22 +60,15 @@ class AccessLog:
         seen = []
 
         def recording(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            seen.append(status.split(" ", 1)[0])
+            seen.append(status)
             return start_response(status, headers, exc_info)
 
         try:
             return self.app(environ, recording)
         finally:
-            # Percent-encode the path again so a log line cannot be forged with control bytes.
-            path = quote(environ.get("PATH_INFO", ""), safe="/;:@&=+$,-_.!~*'()", encoding="latin-1")
-            elapsed = (time.perf_counter() - started) * 1000
-            log.info(
-                "%s %s %s %.1fms",
-                environ.get("REQUEST_METHOD"),
-                path,
-                seen[-1] if seen else "-",
-                elapsed,
-            )
+            log.info("%s %s %s %.1fms", environ.get("REQUEST_METHOD"),
+                     loggable_path(environ.get("PATH_INFO", ""), "latin-1"),
+                     seen[-1].split(" ", 1)[0] if seen else "-", (time.perf_counter() - started) * 1000)
 
 
 def _add_token_options(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.task import ThreadedTaskDispatcher
 
+from . import logs
 from .connections import Balance, Server, Table
 from .listen import Listener, close
 from .management import Check, Management
@@ -42,9 +43,8 @@ PR_SET_PDEATHSIG = 1   # linux/prctl.h
 
 
 def configure(level: str) -> None:
-    """Logging to stderr, and SIGTERM handled like Ctrl-C from the very start."""
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Logging to stderr (``logs``), and SIGTERM handled like Ctrl-C from the very start."""
+    logs.configure(level)
     signal.signal(signal.SIGTERM, _interrupt)
 
 
@@ -73,6 +73,7 @@ def serve(app: WSGIApp, listener: Listener, *, name: str, limits: dict[str, Any]
         close(listener)
         if management is not None:
             management.stop()
+        logs.flush()  # every request answered is in the log before the last line says so
     print(f"{name}: stopped", file=sys.stderr, flush=True)
     return status
 
@@ -190,6 +191,7 @@ def _worker(app: WSGIApp, listener: Listener, settings: dict[str, Any], balance:
         log.exception("worker %s failed", os.getpid())
         status = 1
     finally:
+        logging.shutdown()  # what exit would do, and os._exit does not: write buffered lines
         sys.stderr.flush()
         os._exit(status)
 
