@@ -72,5 +72,5 @@ server.listen(Number(values.port), '127.0.0.1', () => {
   console.log(`node-oidc-provider ${alg}: listening on ${issuer}`);
 });
 for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => server.close(() => process.exit(0)));
+  process.on(signal, () => process.exit(0)); // at once: keep-alive clients may still be connected
 }
