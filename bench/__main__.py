@@ -1,4 +1,5 @@
-"""python -m bench: measure the idp and the API against a waitress hello-world (issue 5).
+"""python -m bench: measure the idp and the API against a waitress hello-world, each other and
+peers (issues 5, 8, 10-13).
 
 Prints a markdown report on stdout (progress on stderr); ``--json FILE`` also writes the data.
 """
@@ -15,7 +16,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from . import loadgen
+from . import loadgen, servers
+from .peer import NODE_OIDC_PROVIDER, PeerError, parse_peers
 from .report import as_json, markdown
 from .runner import Settings, run_bench
 from .targets import TARGETS
@@ -39,9 +41,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--targets", default=",".join(keys),
                         help=f"comma-separated subset of {','.join(keys)}, or 'none' for the "
                         "baseline alone (all)")
+    parser.add_argument("--peer", action="append", default=[], metavar="[NAME=]URL",
+                        help="also measure another server's token endpoint with our token "
+                        "request: an issuer URL (its discovery names the token endpoint) or the "
+                        "token endpoint's URL, optionally named (NAME 'before' carries issue "
+                        f"13's goal); '{NODE_OIDC_PROVIDER}' starts bench/peers/"
+                        f"{NODE_OIDC_PROVIDER} (ES256 and RS256) itself; repeatable")
+    parser.add_argument("--peer-pid", action="append", default=[], metavar="[NAME=]PID",
+                        help="the process of a --peer given by URL, to measure its CPU time")
     parser.add_argument("--full", action="store_true",
                         help="also measure the idp's memory after 1,000 and after "
-                        "--memory-requests token requests (about a minute more)")
+                        "--memory-requests token requests, and add the node-oidc-provider peer "
+                        "when it is installed")
     parser.add_argument("--memory-requests", type=int, default=100_000,
                         help="the large count of the memory measurement (100000)")
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON")
@@ -61,6 +72,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--generator wrk: wrk is not on PATH")
     if args.full and args.memory_requests <= 1000:
         parser.error("--memory-requests must be more than 1000")
+    if args.full and NODE_OIDC_PROVIDER not in args.peer and not servers.node_peer_missing():
+        args.peer.append(NODE_OIDC_PROVIDER)
+    try:
+        args.peers = tuple(parse_peers(args.peer, args.peer_pid))
+    except PeerError as exc:
+        parser.error(str(exc))
+    if NODE_OIDC_PROVIDER in args.peer and servers.node_peer_missing():
+        parser.error(servers.node_peer_missing())
     return args
 
 
@@ -82,9 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         duration=args.duration, rounds=args.rounds, connections=args.connections,
         generator=args.generator, processes=args.processes, targets=args.targets,
-        memory_requests=(1000, args.memory_requests) if args.full else None,
+        peers=args.peers, memory_requests=(1000, args.memory_requests) if args.full else None,
     )
-    bench = run_bench(settings, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        bench = run_bench(settings, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except PeerError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    if args.full and NODE_OIDC_PROVIDER not in args.peer:
+        bench.notes.append(f"no {NODE_OIDC_PROVIDER} peer: {servers.node_peer_missing()}")
     info = header()
     print(markdown(bench, info), end="")
     if args.json:

@@ -1,91 +1,30 @@
-"""Closed-loop HTTP/1.1 load: a small generator in its own processes, or wrk when installed.
+"""Closed-loop HTTP/1.1 load: a small generator in its own processes, or wrk (wrk.py).
 
 Python generator: each process holds its share of the connections as keep-alive sockets and
 runs one selector loop; a connection sends its next request as soon as the previous answer is
 complete (closed loop). The request bytes are built once; an answer is parsed only as far as
-the status line and Content-Length. Every latency is recorded.
-
-wrk (when on PATH): a Lua script sets the method, headers and body; its ``done`` hook prints
-the totals and the p50/p99 latency. wrk counts status >= 400 as its "non-2xx".
+the status line and Content-Length. Every latency is recorded. A request with fresh values
+(wire.py) gives each process every n-th value; a process sends each once and stops when they
+run out (its elapsed time is then its own, shorter, and the run is marked ``ran_out``).
 """
 
 from __future__ import annotations
 
-import math
 import multiprocessing
-import os
 import selectors
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 from array import array
 from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
+
+from .wire import Request, Result, default_processes
+from .wrk import run_wrk, wrk_available
+
+__all__ = ["Request", "Result", "default_processes", "run", "run_python", "run_wrk",
+           "wrk_available"]
 
 RECV_SIZE = 65536
 READY_TIMEOUT = 30.0  # seconds for the generator processes to connect
-
-
-def default_processes() -> int:
-    """Half the cores: the other half is left to the server, which shares this machine.
-
-    On 2 cores, a second generator process measurably slows a one-process waitress server
-    (it preempts the server's threads), while one process keeps up with it.
-    """
-    return max(1, (os.cpu_count() or 2) // 2)
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
-
-    def raw(self, host: str, port: int) -> bytes:
-        lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {host}:{port}"]
-        lines += [f"{name}: {value}" for name, value in self.headers]
-        if self.body or self.method == "POST":
-            lines.append(f"Content-Length: {len(self.body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
-
-
-@dataclass
-class Result:
-    """One run against one target: counts, elapsed seconds, latencies in seconds."""
-
-    generator: str
-    connections: int
-    requests: int = 0
-    non_2xx: int = 0
-    errors: int = 0
-    elapsed: float = 0.0
-    statuses: Counter = field(default_factory=Counter)
-    latencies: array = field(default_factory=lambda: array("d"))
-    p50: float | None = None  # set directly by wrk, else computed from latencies
-    p99: float | None = None
-    server_cpu: float = 0.0   # seconds of CPU the server spent during the run, when measured
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.elapsed if self.elapsed else 0.0
-
-    def percentile(self, q: float) -> float:
-        """Nearest-rank percentile of the recorded latencies, in seconds."""
-        given = {50: self.p50, 99: self.p99}.get(q)
-        if given is not None:
-            return given
-        if not self.latencies:
-            return math.nan
-        ordered = sorted(self.latencies)
-        return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def wrk_available() -> bool:
-    return shutil.which("wrk") is not None
 
 
 def run(host: str, port: int, request: Request, *, connections: int, duration: float,
@@ -109,14 +48,17 @@ def run_python(host: str, port: int, request: Request, *, connections: int, dura
     if max_requests is not None:
         budgets = [max_requests // processes + (i < max_requests % processes)
                    for i in range(processes)]
-    raw = request.raw(host, port)
+    prefix, suffix = request.frame(host, port)
+    values = ([v.encode("latin-1") for v in request.fresh_values] if request.fresh_header
+              else None)
     context = multiprocessing.get_context()
     go = context.Event()
     queue = context.Queue()
     workers = [
-        context.Process(target=_worker, args=(host, port, raw, share, duration, budget, go, queue),
-                        daemon=True)
-        for share, budget in zip(shares, budgets, strict=True)
+        context.Process(target=_worker, daemon=True, args=(
+            host, port, (prefix, None if values is None else values[i::processes], suffix),
+            share, duration, budget, go, queue))
+        for i, (share, budget) in enumerate(zip(shares, budgets, strict=True))
     ]
     for worker in workers:
         worker.start()
@@ -138,6 +80,7 @@ def run_python(host: str, port: int, request: Request, *, connections: int, dura
         result.statuses.update(part["statuses"])
         result.latencies.frombytes(part["latencies"])
         result.elapsed = max(result.elapsed, part["elapsed"])
+        result.ran_out = result.ran_out or part["ran_out"]
     return result
 
 
@@ -159,9 +102,15 @@ def _connect(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, raw: bytes, connections: int, duration: float,
-            budget: int | None, go, queue) -> None:  # noqa: ANN001 (multiprocessing objects)
-    """One generator process: ``connections`` keep-alive sockets in one selector loop."""
+def _worker(host: str, port: int, frame: tuple[bytes, list[bytes] | None, bytes],
+            connections: int, duration: float, budget: int | None, go,
+            queue) -> None:  # noqa: ANN001 (multiprocessing objects)
+    """One generator process: ``connections`` keep-alive sockets in one selector loop.
+
+    ``frame`` is (prefix, fresh values or None, suffix): without values every request is the
+    prefix; with them, request i is prefix + values[i] + suffix, and there are no more.
+    """
+    prefix, values, suffix = frame
     selector = selectors.DefaultSelector()
     conns = []
     for _ in range(connections):
@@ -175,19 +124,23 @@ def _worker(host: str, port: int, raw: bytes, connections: int, duration: float,
     statuses: Counter = Counter()
     errors = 0
     remaining = budget if budget is not None else -1  # -1: no budget, run until the deadline
+    if values is not None:
+        remaining = len(values) if remaining < 0 else min(remaining, len(values))
+    sent = 0
     in_flight = 0
     start = clock()
     deadline = start + duration
 
     def send(conn: _Connection) -> bool:
-        nonlocal remaining, in_flight, errors
+        nonlocal remaining, in_flight, errors, sent
         if remaining == 0:
             return False
         try:
-            conn.sock.sendall(raw)
+            conn.sock.sendall(prefix if values is None else prefix + values[sent] + suffix)
         except OSError:
             errors += 1
             return False
+        sent += 1
         conn.sent_at = clock()
         remaining -= remaining > 0
         in_flight += 1
@@ -254,7 +207,9 @@ def _worker(host: str, port: int, raw: bytes, connections: int, duration: float,
                 reconnect(conn)
             elif done < deadline:
                 send(conn)
-    elapsed = min(clock(), deadline) - start if budget is None else clock() - start
+    end = clock()
+    elapsed = min(end, deadline) - start if budget is None else end - start
+    ran_out = values is not None and sent == len(values) and end < deadline
     for conn in conns:
         conn.sock.close()
     queue.put({
@@ -263,51 +218,6 @@ def _worker(host: str, port: int, raw: bytes, connections: int, duration: float,
         "errors": errors,
         "statuses": dict(statuses),
         "elapsed": elapsed,
+        "ran_out": ran_out,
         "latencies": latencies.tobytes(),
     })
-
-
-_WRK_SCRIPT = """\
-wrk.method = {method}
-wrk.path = {path}
-wrk.body = {body}
-{headers}
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BENCH %d %d %d %d\\n", summary.requests, summary.duration,
-    e.connect + e.read + e.write + e.timeout, e.status))
-  io.write(string.format("LATENCY %f %f\\n", latency:percentile(50), latency:percentile(99)))
-end
-"""
-
-
-def _lua_string(value: str | bytes) -> str:
-    data = value.encode("latin-1") if isinstance(value, str) else value
-    return '"' + "".join(f"\\{b:03d}" for b in data) + '"'
-
-
-def run_wrk(host: str, port: int, request: Request, *, connections: int,
-            duration: float, threads: int | None = None) -> Result:
-    headers = "\n".join(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}"
-                        for name, value in request.headers)
-    script = _WRK_SCRIPT.format(method=_lua_string(request.method),
-                                path=_lua_string(request.path),
-                                body=_lua_string(request.body), headers=headers)
-    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
-        path = Path(tmp) / "request.lua"
-        path.write_text(script)
-        seconds = max(1, round(duration))
-        threads = max(1, min(connections, threads or default_processes()))
-        out = subprocess.run(
-            ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-             "--timeout", "10s", "-s", str(path), f"http://{host}:{port}{request.path}"],
-            capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    result = Result("wrk", connections)
-    for line in out.splitlines():
-        words = line.split()
-        if words[:1] == ["BENCH"]:
-            result.requests, micros, result.errors, result.non_2xx = map(int, words[1:5])
-            result.elapsed = micros / 1e6
-        elif words[:1] == ["LATENCY"]:
-            result.p50, result.p99 = (float(w) / 1e6 for w in words[1:3])
-    return result

@@ -1,32 +1,25 @@
-"""Start the servers, run alternating rounds of load, measure the idp's memory.
+"""Start the servers and peers, run alternating rounds of load, measure the idp's memory.
 
-A round runs, for each connection count, the baseline and then every target, each for the
-same fixed time; a target's ratio is taken against the baseline of its own round, so a noisy
+A round runs, for each connection count, the baseline, then every target, then every peer,
+each for the same fixed time; every ratio is taken between runs of the same round, so a noisy
 moment of a shared machine hits both sides of a ratio.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import loadgen, servers
-from .loadgen import Request, Result
-from .targets import (
-    BASELINE,
-    DISCOVERY,
-    HELLO,
-    TARGETS,
-    TOKEN,
-    Target,
-    fetch_token,
-    identity,
-    probe,
-)
+from . import fleet, loadgen, servers
+from .peer import Peer, PeerSpec
+from .targets import BASELINE, TARGETS, TOKEN, probe
+from .wire import Request, Result
 
 MEMORY_TIME_LIMIT = 900.0  # seconds; a bound on the 100,000-request run on a slow machine
+FRESH_MARGIN = 1.2         # fresh values per run: this times the baseline's rate, and more
 
 
 @dataclass
@@ -37,6 +30,7 @@ class Settings:
     generator: str = "auto"
     processes: int | None = None  # generator processes or wrk threads; None: half the cores
     targets: tuple[str, ...] = tuple(t.key for t in TARGETS)
+    peers: tuple[PeerSpec, ...] = ()
     memory_requests: tuple[int, int] | None = None  # (1,000, 100,000) in the full run
     memory_connections: int = 8
 
@@ -56,99 +50,110 @@ class BenchRun:
     generator: str = ""
     results: dict[tuple[str, int], list[Result]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    peers: list[Peer] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     memory: Memory | None = None
 
     def rounds_of(self, key: str, connections: int) -> list[Result]:
         return self.results.get((key, connections), [])
 
 
+@dataclass
+class Endpoint:
+    """Where a target's load goes, and how to read the CPU time of what answers it."""
+
+    name: str
+    host: str
+    port: int
+    cpu: Callable[[], float] | None = None
+    log_tail: Callable[[], str] = lambda: ""
+
+    @classmethod
+    def of_server(cls, server: servers.Server) -> Endpoint:
+        return cls(server.name, servers.HOST, server.port, server.cpu_seconds, server.log_tail)
+
+    @classmethod
+    def of_peer(cls, peer: Peer) -> Endpoint:
+        pid = peer.pid
+        cpu = None if pid is None else (lambda: servers.cpu_seconds(pid))
+        return cls(peer.label, peer.host, peer.port, cpu)
+
+
 def run_bench(settings: Settings, progress: Callable[[str], None] = lambda _: None) -> BenchRun:
+    """Raises peer.PeerError (before any load) when a peer fails its probe."""
     bench = BenchRun(settings)
-    selected = [t for t in TARGETS if t.key in settings.targets]
     with servers.make_workdir() as tmp, ExitStack() as stack:
         work = Path(tmp)
-        started = start_servers(work, selected, bench, stack, progress)
-        requests = build_requests(started, selected, bench)
-        plan = [BASELINE, *(t for t in selected if t.key not in bench.skipped)]
-        for target in plan:
-            check_answers(started[target.server], requests[target.key], target)
-            load(started[target.server], requests[target.key], settings,
-                 max(settings.connections), min(1.0, settings.duration))  # warm-up, not kept
+        bench.peers = fleet.start_peers(work, settings.peers, stack, progress)
+        keys = set(settings.targets)
+        for peer in bench.peers:
+            if peer.ours not in keys:
+                keys.add(peer.ours)
+                bench.notes.append(f"{peer.ours} was added to the targets: peer {peer.label} "
+                                   "is compared with it")
+        selected = [t for t in TARGETS if t.key in keys]
+        started = fleet.start_servers(work, selected, bench.skipped, stack, progress)
+        selected = [t for t in selected if t.key not in bench.skipped]
+        makers = fleet.make_requests(started, selected, bench.peers)
+        endpoints = {t.key: Endpoint.of_server(started[t.server]) for t in (BASELINE, *selected)}
+        endpoints |= {p.key: Endpoint.of_peer(p) for p in bench.peers}
+        plan = list(endpoints)  # the baseline first: its rate bounds the fresh values
+        _warm_up(plan, endpoints, makers, settings)
         for round_no in range(1, settings.rounds + 1):
             for connections in settings.connections:
-                for target in plan:
-                    result = load(started[target.server], requests[target.key], settings,
-                                  connections, settings.duration)
+                bound = math.inf
+                for key in plan:
+                    request = makers[key](fresh_count(bound, settings.duration, connections))
+                    result = load(endpoints[key], request, settings, connections,
+                                  settings.duration)
+                    bound = result.rps if key == BASELINE.key else bound
                     bench.generator = result.generator
-                    bench.results.setdefault((target.key, connections), []).append(result)
+                    bench.results.setdefault((key, connections), []).append(result)
                     progress(f"round {round_no}/{settings.rounds}, {connections:>3} connections: "
-                             f"{target.key:<22} {result.rps:8.0f} req/s")
+                             f"{key:<28} {result.rps:8.0f} req/s")
         if settings.memory_requests:
             progress(f"memory: {settings.memory_requests[1]:,} token requests to a fresh idp")
             bench.memory = measure_memory(work, settings)
     return bench
 
 
-def start_servers(work: Path, selected: Sequence[Target], bench: BenchRun, stack: ExitStack,
-                  progress: Callable[[str], None]) -> dict[str, servers.Server]:
-    """Every server a selected target needs, each once; unsupported features become skips."""
-    needed = {"hello"} | {t.server for t in selected}
-    if "api" in needed:
-        needed.add("idp-rs256")
-    if "idp-workers2" in needed and not servers.supports_option("idp", "--workers"):
-        needed.discard("idp-workers2")
-        bench.skipped["token-rs256-workers2"] = (
-            "skipped: `python -m idp --help` has no --workers option yet")
-    starters = {
-        "hello": lambda: servers.start_hello(work),
-        "idp-rs256": lambda: servers.start_idp(work, "idp-rs256"),
-        "idp-es256": lambda: servers.start_idp(work, "idp-es256", signing_alg="ES256"),
-        "idp-workers2": lambda: servers.start_idp(work, "idp-workers2",
-                                                  extra=("--workers", "2")),
-    }
-    started: dict[str, servers.Server] = {}
-    for name in ["hello", "idp-rs256", "idp-es256", "idp-workers2"]:
-        if name in needed:
-            started[name] = stack.enter_context(starters[name]())
-            progress(f"started {name} on port {started[name].port}")
-    if "api" in needed:
-        started["api"] = stack.enter_context(servers.start_api(work, started["idp-rs256"].port))
-        progress(f"started api on port {started['api'].port}")
-    return started
+def _warm_up(plan: list[str], endpoints: dict[str, Endpoint],
+             makers: dict[str, fleet.MakeRequest], settings: Settings) -> None:
+    """Each target answers one request (2xx), then a second of load that is not kept."""
+    bound = math.inf
+    duration = min(1.0, settings.duration)
+    connections = max(settings.connections)
+    for key in plan:
+        check_answers(endpoints[key], makers[key](1), key)
+        request = makers[key](fresh_count(bound, duration, connections))
+        result = load(endpoints[key], request, settings, connections, duration)
+        bound = result.rps if key == BASELINE.key else bound
 
 
-def build_requests(started: dict[str, servers.Server], selected: Sequence[Target],
-                   bench: BenchRun) -> dict[str, Request]:
-    requests = {"hello": HELLO}
-    for target in selected:
-        if target.key in bench.skipped:
-            continue
-        if target.key == "identity":
-            # Fetched once: its exp is an hour away, far beyond any run.
-            token = fetch_token(servers.HOST, started["idp-rs256"].port)
-            requests[target.key] = identity(token)
-        elif target.key == "discovery":
-            requests[target.key] = DISCOVERY
-        else:
-            requests[target.key] = TOKEN
-    return requests
+def fresh_count(bound_rps: float, duration: float, connections: int) -> int:
+    """How many fresh values a run may use: more than the baseline answered in as long (a
+    target does more work than the hello-world on the same serving stack), plus a margin."""
+    if math.isinf(bound_rps):
+        return 1  # only the baseline runs before its rate is known; it sends no fresh values
+    return math.ceil(bound_rps * max(1, math.ceil(duration)) * FRESH_MARGIN) + 2 * connections
 
 
-def check_answers(server: servers.Server, request: Request, target: Target) -> None:
-    status, body = probe(servers.HOST, server.port, request)
+def check_answers(endpoint: Endpoint, request: Request, key: str) -> None:
+    status, body = probe(endpoint.host, endpoint.port, request)
     if not 200 <= status < 300:
-        raise RuntimeError(f"{target.key}: {request.method} {request.path} answered {status} "
-                           f"{body[:200]!r}; server log:\n{server.log_tail()}")
+        raise RuntimeError(f"{key}: {request.method} {request.path} answered {status} "
+                           f"{body[:200]!r}; server log:\n{endpoint.log_tail()}")
 
 
-def load(server: servers.Server, request: Request, settings: Settings, connections: int,
+def load(endpoint: Endpoint, request: Request, settings: Settings, connections: int,
          duration: float) -> Result:
-    """One run; the server's CPU time is read around it, so cost per request is known too."""
-    before = server.cpu_seconds()
-    result = loadgen.run(servers.HOST, server.port, request, connections=connections,
+    """One run; the server's CPU time is read around it, when it can be."""
+    before = endpoint.cpu() if endpoint.cpu else None
+    result = loadgen.run(endpoint.host, endpoint.port, request, connections=connections,
                          duration=duration, generator=settings.generator,
                          processes=settings.processes)
-    result.server_cpu = server.cpu_seconds() - before
+    if before is not None:
+        result.server_cpu = endpoint.cpu() - before
     return result
 
 

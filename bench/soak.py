@@ -129,8 +129,8 @@ def run_soak(minutes: float, concurrency: int, seed: int = 1,
         good_secret = f"soak-secret-good-{seed}"
         victims = {f"victim-{i}": f"soak-secret-victim-{i}" for i in range(VICTIMS)}
         with servers.start_idp(work, clients={"client": good_secret, **victims},
-                               access_log=True, extra=extra) as idp, \
-                servers.start_api(work, idp.port, access_log=True, extra=extra) as api:
+                               extra=extra) as idp, \
+                servers.start_api(work, idp.port, extra=extra) as api:
             status, body = probe(servers.HOST, idp.port,
                                  token_request(GRANT, basic("client", good_secret)))
             if status != 200:
