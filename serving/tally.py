@@ -13,11 +13,13 @@ the last second's counts.
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import time
 from typing import Any
 
 FLUSH = 1.0  # seconds between two flushes
+log = logging.getLogger("serving")
 
 
 class Counts:
@@ -80,7 +82,10 @@ class Tally:
     def _run(self) -> None:
         while True:
             time.sleep(self.interval)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a flush that fails must not stop the next ones
+                log.exception("adding this process's counts to the metrics failed")
 
     def flush(self) -> None:
         for kind in self._kinds:

@@ -68,3 +68,24 @@ def test_started_it_flushes_by_itself(registry):
     tally.start()
     assert wait_until(lambda: registry.get_sample_value(
         "demo_requests_total", {"outcome": "ok"}) == 1, timeout=10)
+
+
+def test_a_failed_flush_does_not_stop_the_flushing_thread(registry):
+    tally = Tally(interval=0.01)
+    counter = Counter("demo_flushes", "Requests", ["outcome"], registry=registry)
+    failing = tally.counts(counter)
+    real_labels, calls = counter.labels, []
+
+    def labels_failing_once(*values):
+        calls.append(values)
+        if len(calls) == 1:
+            raise RuntimeError("the metrics directory is gone")
+        return real_labels(*values)
+
+    counter.labels = labels_failing_once
+    failing.add(("lost",))
+    tally.start()
+    assert wait_until(lambda: len(calls) >= 1)  # the first flush, which fails
+    failing.add(("ok",))
+    assert wait_until(
+        lambda: registry.get_sample_value("demo_flushes_total", {"outcome": "ok"}) == 1)
